@@ -1,0 +1,158 @@
+//! Opens a sealed block: checks meta and index, maps `chunks` read-only, and decodes
+//! chunks on demand, verifying each chunk's CRC before decoding it.
+
+use super::index::{self, ChunkRef, Index};
+use super::meta::BlockMeta;
+use super::mmap::map_readonly;
+use super::{CHUNKS_FILE, CHUNKS_MAGIC, CHUNKS_VERSION, INDEX_FILE, META_FILE};
+use crate::chunk::decode_sealed;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::labels::Labels;
+use crate::types::{Sample, SeriesId};
+use memmap2::Mmap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub struct Block {
+    dir: PathBuf,
+    meta: BlockMeta,
+    index: Index,
+    chunks: Mmap,
+}
+
+impl Block {
+    /// Opens and checks a block; `on_series` receives every series' labels (the engine
+    /// registers them).
+    pub fn open(dir: &Path, on_series: impl FnMut(SeriesId, Labels)) -> Result<Self> {
+        let meta_path = dir.join(META_FILE);
+        let meta = BlockMeta::decode(&fsutil::read(&meta_path)?, &meta_path)?;
+        let index_path = dir.join(INDEX_FILE);
+        let index_bytes = fsutil::read(&index_path)?;
+        if index_bytes.len() as u64 != meta.index_bytes {
+            return Err(Error::corrupt(
+                &index_path,
+                index_bytes.len() as u64,
+                format!("index is {} bytes, meta says {}", index_bytes.len(), meta.index_bytes),
+            ));
+        }
+        let index = index::decode(&index_bytes, &index_path, on_series)?;
+        let chunks_path = dir.join(CHUNKS_FILE);
+        let f = File::open(&chunks_path).map_err(|e| Error::io(&chunks_path, "open", e))?;
+        let chunks = map_readonly(&f).map_err(|e| Error::io(&chunks_path, "mmap", e))?;
+        if chunks.len() as u64 != meta.chunks_bytes {
+            return Err(Error::corrupt(
+                &chunks_path,
+                chunks.len() as u64,
+                format!("chunks file is {} bytes, meta says {}", chunks.len(), meta.chunks_bytes),
+            ));
+        }
+        if chunks.len() < 8 || chunks[0..4] != CHUNKS_MAGIC || chunks[4..8] != CHUNKS_VERSION.to_le_bytes() {
+            return Err(Error::corrupt(&chunks_path, 0, "bad chunks header"));
+        }
+        Ok(Self { dir: dir.to_path_buf(), meta, index, chunks })
+    }
+
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn series_ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
+        self.index.series.iter().map(|e| e.id)
+    }
+
+    pub fn chunks_of(&self, id: SeriesId) -> &[ChunkRef] {
+        self.index.chunks_of(id)
+    }
+
+    pub fn overlaps(&self, start: i64, end: i64) -> bool {
+        self.meta.samples > 0 && self.meta.min_t <= end && self.meta.max_t >= start
+    }
+
+    /// The checked bytes of one chunk.
+    pub fn chunk_bytes(&self, c: &ChunkRef) -> Result<&[u8]> {
+        let path = || self.dir.join(CHUNKS_FILE);
+        let off = usize::try_from(c.offset).map_err(|_| Error::corrupt(path(), c.offset, "offset"))?;
+        let header = self
+            .chunks
+            .get(off..off.saturating_add(8))
+            .ok_or_else(|| Error::corrupt(path(), c.offset, "chunk frame past end of file"))?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let body = self
+            .chunks
+            .get(off + 8..(off + 8).saturating_add(len))
+            .ok_or_else(|| Error::corrupt(path(), c.offset, format!("chunk length {len} past end of file")))?;
+        let computed = crc32fast::hash(body);
+        if computed != stored {
+            return Err(Error::corrupt(
+                path(),
+                c.offset,
+                format!("chunk crc mismatch: computed {computed:#010x}, stored {stored:#010x}"),
+            ));
+        }
+        Ok(body)
+    }
+
+    /// Decodes one chunk into `out` (whole, unfiltered), checking it against its ref.
+    pub fn decode_chunk(&self, c: &ChunkRef, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+        let body = self.chunk_bytes(c)?;
+        let mark = ts.len();
+        decode_sealed(body, ts, vs).map_err(|e| {
+            Error::corrupt(self.dir.join(CHUNKS_FILE), c.offset + 8 + e.offset as u64, e.reason)
+        })?;
+        let got = &ts[mark..];
+        if got.len() != c.samples as usize || got.first() != Some(&c.min_t) || got.last() != Some(&c.max_t) {
+            return Err(Error::corrupt(
+                self.dir.join(CHUNKS_FILE),
+                c.offset,
+                format!("chunk holds {} samples, index says {} in [{}, {}]", got.len(), c.samples, c.min_t, c.max_t),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends the samples of `id` in `[start, end]` to `out`, in time order.
+    pub fn read(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<Sample>) -> Result<()> {
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        for c in self.chunks_of(id).iter().filter(|c| c.min_t <= end && c.max_t >= start) {
+            ts.clear();
+            vs.clear();
+            self.decode_chunk(c, &mut ts, &mut vs)?;
+            out.extend(
+                ts.iter().zip(&vs).filter(|(t, _)| **t >= start && **t <= end).map(|(t, v)| Sample::new(*t, *v)),
+            );
+        }
+        Ok(())
+    }
+
+    /// Decodes every chunk and checks every checksum; returns the samples seen.
+    pub fn verify(&self) -> Result<u64> {
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        let mut n = 0;
+        for c in &self.index.chunks {
+            ts.clear();
+            vs.clear();
+            self.decode_chunk(c, &mut ts, &mut vs)?;
+            n += ts.len() as u64;
+        }
+        if n != self.meta.samples {
+            return Err(Error::corrupt(
+                self.dir.join(META_FILE),
+                48,
+                format!("meta says {} samples, chunks hold {n}", self.meta.samples),
+            ));
+        }
+        Ok(n)
+    }
+
+    /// Bytes on disk of this block's files.
+    pub fn disk_bytes(&self) -> u64 {
+        self.meta.chunks_bytes + self.meta.index_bytes + 100 + 8 * self.meta.parents.len() as u64
+    }
+}

@@ -1,0 +1,128 @@
+//! Writes one block: chunks streamed to `chunks` as series arrive, then `index` and
+//! `meta`, all under `<seq>.tmp/`, fsynced, renamed into place, directory fsynced.
+
+use super::index::{self, ChunkRef};
+use super::meta::BlockMeta;
+use super::{block_dir_name, CHUNKS_FILE, CHUNKS_MAGIC, CHUNKS_VERSION, INDEX_FILE, META_FILE};
+use crate::chunk::encode_sealed;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::labels::Labels;
+use crate::types::SeriesId;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Sealed chunks are cut at this many samples: large enough to compress well, small
+/// enough that a narrow query decodes little.
+pub const SEALED_CHUNK_SAMPLES_MAX: usize = 4096;
+
+#[derive(Debug)]
+pub struct BlockWriter {
+    blocks_dir: PathBuf,
+    tmp_dir: PathBuf,
+    chunks_path: PathBuf,
+    chunks: BufWriter<File>,
+    offset: u64,
+    series: Vec<(SeriesId, Arc<Labels>, Vec<ChunkRef>)>,
+    meta: BlockMeta,
+    scratch: Vec<u8>,
+}
+
+impl BlockWriter {
+    pub fn create(blocks_dir: &Path, seq: u64, resolution_ms: u64, level: u32, parents: Vec<u64>) -> Result<Self> {
+        let tmp_dir = blocks_dir.join(format!("{}.tmp", block_dir_name(seq)));
+        fsutil::remove_dir_all(&tmp_dir)?;
+        fsutil::create_dir_all(&tmp_dir)?;
+        let chunks_path = tmp_dir.join(CHUNKS_FILE);
+        let f = File::create(&chunks_path).map_err(|e| Error::io(&chunks_path, "create", e))?;
+        let mut chunks = BufWriter::with_capacity(1 << 20, f);
+        let mut header = Vec::with_capacity(8);
+        header.extend_from_slice(&CHUNKS_MAGIC);
+        header.extend_from_slice(&CHUNKS_VERSION.to_le_bytes());
+        chunks.write_all(&header).map_err(|e| Error::io(&chunks_path, "write", e))?;
+        Ok(Self {
+            blocks_dir: blocks_dir.to_path_buf(),
+            tmp_dir,
+            chunks_path,
+            chunks,
+            offset: header.len() as u64,
+            series: Vec::new(),
+            meta: BlockMeta {
+                seq,
+                min_t: i64::MAX,
+                max_t: i64::MIN,
+                resolution_ms,
+                level,
+                parents,
+                ..BlockMeta::default()
+            },
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Adds one series' samples (`ts` strictly increasing). Series must come in
+    /// ascending id order; empty series are skipped.
+    pub fn add_series(&mut self, id: SeriesId, labels: Arc<Labels>, ts: &[i64], vs: &[f64]) -> Result<()> {
+        if ts.is_empty() {
+            return Ok(());
+        }
+        if self.series.last().is_some_and(|(last, _, _)| *last >= id) {
+            return Err(Error::InvalidOptions(format!("block series out of order at {id}")));
+        }
+        debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "timestamps must increase");
+        let mut refs = Vec::with_capacity(ts.len().div_ceil(SEALED_CHUNK_SAMPLES_MAX));
+        for (cts, cvs) in ts.chunks(SEALED_CHUNK_SAMPLES_MAX).zip(vs.chunks(SEALED_CHUNK_SAMPLES_MAX)) {
+            self.scratch.clear();
+            encode_sealed(cts, cvs, &mut self.scratch);
+            let len = u32::try_from(self.scratch.len())
+                .map_err(|_| Error::InvalidOptions("chunk over 4 GiB".into()))?;
+            let crc = crc32fast::hash(&self.scratch);
+            let w = &mut self.chunks;
+            w.write_all(&len.to_le_bytes())
+                .and_then(|()| w.write_all(&crc.to_le_bytes()))
+                .and_then(|()| w.write_all(&self.scratch))
+                .map_err(|e| Error::io(&self.chunks_path, "write", e))?;
+            let (min_t, max_t) = (cts[0], cts[cts.len() - 1]);
+            refs.push(ChunkRef { min_t, max_t, offset: self.offset, samples: cts.len() as u32 });
+            self.offset += 8 + u64::from(len);
+            self.meta.min_t = self.meta.min_t.min(min_t);
+            self.meta.max_t = self.meta.max_t.max(max_t);
+            self.meta.samples += cts.len() as u64;
+            self.meta.chunks += 1;
+        }
+        self.series.push((id, labels, refs));
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Writes index and meta, publishes the block, and returns its final directory and meta.
+    pub fn finish(self) -> Result<(PathBuf, BlockMeta)> {
+        let Self { blocks_dir, tmp_dir, chunks_path, chunks, offset, series, mut meta, .. } = self;
+        let file = chunks.into_inner().map_err(|e| Error::io(&chunks_path, "write", e.into_error()))?;
+        fsutil::sync_file(&file, &chunks_path)?;
+        drop(file);
+        let entries: Vec<(SeriesId, &Labels, &[ChunkRef])> =
+            series.iter().map(|(id, l, c)| (*id, l.as_ref(), c.as_slice())).collect();
+        let index_bytes = index::encode(&entries);
+        fsutil::write_synced(&tmp_dir.join(INDEX_FILE), &index_bytes)?;
+        meta.series = series.len() as u64;
+        meta.chunks_bytes = offset;
+        meta.index_bytes = index_bytes.len() as u64;
+        meta.index_crc = crc32fast::hash(&index_bytes);
+        if meta.samples == 0 {
+            meta.min_t = 0;
+            meta.max_t = 0;
+        }
+        fsutil::write_synced(&tmp_dir.join(META_FILE), &meta.encode())?;
+        fsutil::sync_dir(&tmp_dir)?;
+        let final_dir = blocks_dir.join(block_dir_name(meta.seq));
+        fsutil::rename(&tmp_dir, &final_dir)?;
+        fsutil::sync_dir(&blocks_dir)?;
+        Ok((final_dir, meta))
+    }
+}

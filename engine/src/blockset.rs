@@ -1,0 +1,184 @@
+//! The set of published blocks. Readers clone an `Arc` of the current set and are never
+//! blocked; a change (publish, replace, drop) builds a new set and swaps it in one step.
+//!
+//! On disk, a block exists once its directory has its final name. Removal first renames
+//! the directory to `<name>.deleted` (one atomic step), then deletes it; open finishes
+//! any such removal, deletes `.tmp` leftovers, and deletes blocks that a newer block
+//! names as its parents. So a crash at any point leaves the old set or the new one.
+
+use crate::block::{block_dir_name, parse_block_dir_name, Block};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::labels::Labels;
+use crate::types::SeriesId;
+use chronolith_wal::RecoveryMode;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const DELETED_SUFFIX: &str = ".deleted";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// An immutable list of blocks, ordered by `(min_t, seq)`.
+#[derive(Debug, Default)]
+pub struct BlockSet {
+    blocks: Vec<Arc<Block>>,
+}
+
+impl BlockSet {
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Block>> {
+        self.blocks.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    pub fn overlapping(&self, start: i64, end: i64) -> impl Iterator<Item = &Arc<Block>> {
+        self.blocks.iter().filter(move |b| b.overlaps(start, end))
+    }
+}
+
+/// What opening the block directory found and did.
+#[derive(Debug, Default)]
+pub struct BlocksReport {
+    pub opened: usize,
+    pub removed_leftovers: Vec<PathBuf>,
+    /// Blocks that failed their checks and were moved aside (salvage mode only).
+    pub moved_aside: Vec<(PathBuf, String)>,
+}
+
+#[derive(Debug)]
+pub struct Blocks {
+    dir: PathBuf,
+    current: RwLock<Arc<BlockSet>>,
+    next_seq: AtomicU64,
+    /// Serialises changes so two writers never build sets from the same base.
+    change: Mutex<()>,
+}
+
+impl Blocks {
+    pub fn open(
+        dir: &Path,
+        mode: RecoveryMode,
+        mut on_series: impl FnMut(SeriesId, Labels) -> Result<()>,
+    ) -> Result<(Self, BlocksReport)> {
+        fsutil::create_dir_all(dir)?;
+        let mut report = BlocksReport::default();
+        let mut seqs = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list", e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(dir, "list", e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(TMP_SUFFIX) || name.ends_with(DELETED_SUFFIX) {
+                fsutil::remove_dir_all(&entry.path())?;
+                report.removed_leftovers.push(entry.path());
+            } else if let Some(seq) = parse_block_dir_name(&name) {
+                seqs.push(seq);
+            }
+        }
+        seqs.sort_unstable();
+        let mut blocks = Vec::new();
+        let mut series_seen: Vec<(SeriesId, Labels)> = Vec::new();
+        for &seq in &seqs {
+            let path = dir.join(block_dir_name(seq));
+            series_seen.clear();
+            match Block::open(&path, |id, l| series_seen.push((id, l))) {
+                Ok(b) => {
+                    for (id, l) in series_seen.drain(..) {
+                        on_series(id, l)?;
+                    }
+                    blocks.push(Arc::new(b));
+                }
+                Err(e @ Error::Corruption { .. }) if mode == RecoveryMode::Salvage => {
+                    let aside = move_aside(dir, &path)?;
+                    report.moved_aside.push((aside, e.to_string()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // A merge publishes its output before deleting its inputs: finish that here.
+        let replaced: HashSet<u64> = blocks.iter().flat_map(|b| b.meta().parents.iter().copied()).collect();
+        let (gone, kept): (Vec<_>, Vec<_>) = blocks.into_iter().partition(|b| replaced.contains(&b.meta().seq));
+        for b in gone {
+            remove_block_dir(dir, b.dir())?;
+            report.removed_leftovers.push(b.dir().to_path_buf());
+        }
+        let mut kept = kept;
+        kept.sort_by_key(|b| (b.meta().min_t, b.meta().seq));
+        report.opened = kept.len();
+        let next = seqs.last().map_or(1, |s| s + 1);
+        Ok((
+            Self {
+                dir: dir.to_path_buf(),
+                current: RwLock::new(Arc::new(BlockSet { blocks: kept })),
+                next_seq: AtomicU64::new(next),
+                change: Mutex::new(()),
+            },
+            report,
+        ))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn snapshot(&self) -> Arc<BlockSet> {
+        self.current.read().clone()
+    }
+
+    /// A fresh sequence number for a block about to be written.
+    pub fn allocate_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Opens blocks already renamed into place, and swaps in a set that has them and
+    /// lacks `remove`; then deletes the removed directories. Readers holding the old set
+    /// keep reading it (unlinked files stay mapped).
+    pub fn apply(&self, add: &[PathBuf], remove: &[u64]) -> Result<()> {
+        let _g = self.change.lock();
+        let mut opened = Vec::with_capacity(add.len());
+        for p in add {
+            opened.push(Arc::new(Block::open(p, |_, _| {})?));
+        }
+        let base = self.snapshot();
+        let removing: Vec<Arc<Block>> =
+            base.blocks.iter().filter(|b| remove.contains(&b.meta().seq)).cloned().collect();
+        let mut blocks: Vec<Arc<Block>> =
+            base.blocks.iter().filter(|b| !remove.contains(&b.meta().seq)).cloned().collect();
+        blocks.extend(opened);
+        blocks.sort_by_key(|b| (b.meta().min_t, b.meta().seq));
+        *self.current.write() = Arc::new(BlockSet { blocks });
+        for b in removing {
+            remove_block_dir(&self.dir, b.dir())?;
+        }
+        Ok(())
+    }
+}
+
+/// Rename to `.deleted` (atomic, fsynced), then delete.
+fn remove_block_dir(blocks_dir: &Path, block_dir: &Path) -> Result<()> {
+    let mut name = block_dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(DELETED_SUFFIX);
+    let doomed = blocks_dir.join(name);
+    fsutil::rename(block_dir, &doomed)?;
+    fsutil::sync_dir(blocks_dir)?;
+    fsutil::remove_dir_all(&doomed)
+}
+
+/// Moves a damaged block to `<data>/damaged/` (never deletes it).
+fn move_aside(blocks_dir: &Path, block_dir: &Path) -> Result<PathBuf> {
+    let damaged = blocks_dir.parent().unwrap_or(blocks_dir).join("damaged");
+    fsutil::create_dir_all(&damaged)?;
+    let name = block_dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let to = damaged.join(name);
+    fsutil::rename(block_dir, &to)?;
+    fsutil::sync_dir(blocks_dir)?;
+    Ok(to)
+}

@@ -1,0 +1,160 @@
+//! Opening a data directory: lock it, open the block set (registering its series),
+//! replay the series log, then replay the sample log into the head. Samples the blocks
+//! already hold (older than the seal boundary) are skipped.
+
+use super::{Engine, BLOCKS_DIR, LOCK_FILE, SAMPLE_LOG_DIR, SERIES_LOG_DIR};
+use crate::blockset::Blocks;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::head::{Head, Placed};
+use crate::labels::Labels;
+use crate::options::Options;
+use crate::registry::Registry;
+use crate::stats::Counters;
+use crate::types::SeriesId;
+use crate::walrec::{self, RECORD_SAMPLES, RECORD_SERIES};
+use chronolith_wal::{RecoveryMode, SegmentId, Wal, WalOptions};
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::time::Instant;
+
+impl Engine {
+    pub fn open(dir: &Path, opts: Options) -> Result<Self> {
+        opts.validate()?;
+        fsutil::create_dir_all(dir)?;
+        let lock = lock_dir(dir)?;
+        let started = Instant::now();
+        let mode = opts.recovery_mode;
+        let registry = Registry::new();
+
+        let register = |id: SeriesId, labels: Labels, r: &Registry, what: &Path| -> Result<()> {
+            if r.insert(id, labels.clone()) {
+                Ok(())
+            } else {
+                Err(Error::corrupt(what, 0, format!("series {id} = {labels} conflicts with an earlier definition")))
+            }
+        };
+        let blocks_dir = dir.join(BLOCKS_DIR);
+        let (blocks, _report) =
+            Blocks::open(&blocks_dir, mode, |id, l| register(id, l, &registry, &blocks_dir))?;
+        let sealed_until = blocks.snapshot().iter().map(|b| b.meta().max_t.saturating_add(1)).max();
+
+        let wal_opts = WalOptions { segment_bytes_max: opts.wal_segment_bytes_max, durability: opts.durability };
+        let series_dir = dir.join(SERIES_LOG_DIR);
+        let mut first_err: Option<Error> = None;
+        let (series_log, _) = Wal::open(&series_dir, wal_opts.clone(), mode, |pos, kind, payload| {
+            if first_err.is_some() || kind != RECORD_SERIES {
+                return;
+            }
+            let res = walrec::decode_series(payload, |id, labels| {
+                if first_err.is_none() {
+                    if let Err(e) = register(id, labels, &registry, &series_dir) {
+                        first_err = Some(e);
+                    }
+                }
+            });
+            if let Err(e) = res {
+                first_err.get_or_insert(Error::corrupt(
+                    &series_dir,
+                    pos.offset,
+                    format!("segment {}: series record: {}", pos.segment, e.reason),
+                ));
+            }
+        })?;
+        if let Some(e) = first_err.take() {
+            return Err(e);
+        }
+
+        let head = Head::new(opts.partition_ms, opts.ooo_window_ms, sealed_until.unwrap_or(i64::MIN));
+        let counters = Counters::default();
+        let mut segment_max_t: BTreeMap<SegmentId, i64> = BTreeMap::new();
+        let max_id = registry.next_id().0 - 1;
+        let (mut ids, mut ts, mut vs, mut placed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut replayed = 0u64;
+        let mut unknown = 0u64;
+        let sample_dir = dir.join(SAMPLE_LOG_DIR);
+        let (sample_log, _) = Wal::open(&sample_dir, wal_opts, mode, |pos, kind, payload| {
+            if first_err.is_some() || kind != RECORD_SAMPLES {
+                return;
+            }
+            ids.clear();
+            ts.clear();
+            vs.clear();
+            let res = walrec::decode_samples(payload, |id, t, v| {
+                if id.0 > max_id {
+                    unknown += 1;
+                    return;
+                }
+                ids.push(id);
+                ts.push(t);
+                vs.push(v);
+            });
+            if let Err(e) = res {
+                first_err = Some(Error::corrupt(
+                    &sample_dir,
+                    pos.offset,
+                    format!("segment {}: samples record: {}", pos.segment, e.reason),
+                ));
+                return;
+            }
+            if let Some(&m) = ts.iter().max() {
+                let e = segment_max_t.entry(pos.segment).or_insert(m);
+                *e = (*e).max(m);
+            }
+            head.append(&ids, &ts, &vs, false, &mut placed);
+            replayed += placed.iter().filter(|p| **p == Placed::Stored).count() as u64;
+        })?;
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        if unknown > 0 && mode != RecoveryMode::Salvage {
+            return Err(Error::corrupt(
+                &sample_dir,
+                0,
+                format!("{unknown} samples refer to series missing from the series log; open in salvage mode to drop them"),
+            ));
+        }
+        counters.samples_replayed.store(replayed, Relaxed);
+        counters.replay_ms.store(started.elapsed().as_millis() as u64, Relaxed);
+
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            opts,
+            _lock: lock,
+            registry,
+            create_series: Mutex::new(()),
+            series_log,
+            sample_log,
+            wal_gate: RwLock::new(()),
+            segment_max_t: Mutex::new(segment_max_t),
+            head,
+            blocks,
+            counters,
+            seal_lock: Mutex::new(()),
+            head_freed: (Mutex::new(()), Condvar::new()),
+            seal_hook: Mutex::new(None),
+            seal_hinted: AtomicI64::new(i64::MIN),
+            poisoned: AtomicBool::new(false),
+        })
+    }
+}
+
+/// Takes an exclusive advisory lock on `<dir>/LOCK`; released when the file closes,
+/// including when the process dies.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, "open", e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, "lock", e)),
+    }
+}

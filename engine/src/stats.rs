@@ -1,0 +1,81 @@
+//! Counters the engine keeps about itself, readable at any time through `stats()`.
+
+use crate::error::RejectReason;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Per-reason rejection counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RejectCounts {
+    pub out_of_bounds: u64,
+    pub duplicate_timestamp: u64,
+    pub unknown_series: u64,
+    pub invalid_labels: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EngineStats {
+    /// Samples stored (accepted and not exact duplicates) since open, replay excluded.
+    pub samples_appended: u64,
+    /// Exact duplicates accepted and dropped.
+    pub duplicates_dropped: u64,
+    pub rejected: RejectCounts,
+    pub samples_replayed: u64,
+    pub replay_ms: u64,
+    pub series: u64,
+    pub head_series: u64,
+    pub head_samples: u64,
+    pub head_bytes: u64,
+    pub head_min_t: Option<i64>,
+    pub head_max_t: Option<i64>,
+    /// Everything before this timestamp is sealed into blocks.
+    pub sealed_until: Option<i64>,
+    pub blocks: u64,
+    pub block_bytes: u64,
+    pub block_samples: u64,
+    pub seals: u64,
+    pub last_seal_ms: u64,
+    pub overloaded: u64,
+    pub wal_bytes_written: u64,
+    pub wal_fsyncs: u64,
+    pub wal_fsync_nanos_max: u64,
+    pub wal_fsync_nanos_total: u64,
+    pub wal_disk_bytes: u64,
+    pub wal_segments: u64,
+}
+
+/// Live counters (atomics), folded into [`EngineStats`] on demand.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub samples_appended: AtomicU64,
+    pub duplicates_dropped: AtomicU64,
+    pub out_of_bounds: AtomicU64,
+    pub duplicate_timestamp: AtomicU64,
+    pub unknown_series: AtomicU64,
+    pub invalid_labels: AtomicU64,
+    pub samples_replayed: AtomicU64,
+    pub replay_ms: AtomicU64,
+    pub seals: AtomicU64,
+    pub last_seal_ms: AtomicU64,
+    pub overloaded: AtomicU64,
+}
+
+impl Counters {
+    pub fn reject(&self, reason: RejectReason) {
+        let c = match reason {
+            RejectReason::OutOfBounds => &self.out_of_bounds,
+            RejectReason::DuplicateTimestamp => &self.duplicate_timestamp,
+            RejectReason::UnknownSeries => &self.unknown_series,
+            RejectReason::InvalidLabels => &self.invalid_labels,
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    pub fn rejects(&self) -> RejectCounts {
+        RejectCounts {
+            out_of_bounds: self.out_of_bounds.load(Relaxed),
+            duplicate_timestamp: self.duplicate_timestamp.load(Relaxed),
+            unknown_series: self.unknown_series.load(Relaxed),
+            invalid_labels: self.invalid_labels.load(Relaxed),
+        }
+    }
+}

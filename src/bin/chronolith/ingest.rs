@@ -1,0 +1,141 @@
+//! Drives generated devops data through the embedded API, as a collector would:
+//! series created by labels in the first batches, then the ref hot path, batches of a
+//! fixed size, one writer thread per core kept within a minute of each other.
+
+use crate::devops::{self, SeriesGen};
+use chronolith::{Batch, Db, SeriesId};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub hosts: usize,
+    pub counters: usize,
+    pub start_ms: i64,
+    pub points: usize,
+    pub interval_ms: i64,
+    pub batch: usize,
+    pub writers: usize,
+    pub seed: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub series: usize,
+    pub samples: u64,
+    pub rejected: u64,
+}
+
+/// Writers re-synchronise every this many points, so none runs ahead of the others by
+/// more than a minute of data (well inside the default out-of-order window).
+const LOCKSTEP_POINTS: usize = 6;
+
+/// Ingests the plan; `progress` is bumped by the samples of each acknowledged batch.
+pub fn run(db: &Db, plan: &Plan, progress: &AtomicU64) -> Result<Outcome, chronolith::Error> {
+    let mut gens = devops::series(plan.hosts, plan.counters, plan.seed)?;
+    let n = gens.len();
+    let writers = plan.writers.clamp(1, n.max(1));
+    let mut rng = devops::Rng::new(plan.seed ^ 0xD1CE);
+    let mut outcome = Outcome { series: n, ..Outcome::default() };
+    if plan.points == 0 || n == 0 {
+        return Ok(outcome);
+    }
+
+    // Point 0 names every series by labels; the reports hand back the refs.
+    let mut refs = vec![SeriesId(0); n];
+    let mut batch = Batch::with_capacity(plan.batch);
+    for chunk_start in (0..n).step_by(plan.batch.max(1)) {
+        batch.clear();
+        let chunk_end = (chunk_start + plan.batch.max(1)).min(n);
+        for g in &mut gens[chunk_start..chunk_end] {
+            let v = g.next(&mut rng);
+            batch.add_labels(g.labels.clone(), plan.start_ms, v);
+        }
+        let report = db.append(&batch)?;
+        for (i, id) in report.series {
+            refs[chunk_start + i] = id;
+        }
+        outcome.rejected += report.rejected.len() as u64;
+        outcome.samples += (report.stored + report.duplicates) as u64;
+        progress.fetch_add(batch.len() as u64, Relaxed);
+    }
+
+    // Points 1.. on the ref path, the series split into one contiguous range per writer.
+    let per = n.div_ceil(writers);
+    let barrier = Arc::new(Barrier::new(writers));
+    let results: Vec<Result<(u64, u64), chronolith::Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = gens
+            .chunks_mut(per)
+            .zip(refs.chunks(per))
+            .enumerate()
+            .map(|(w, (gens, refs))| {
+                let barrier = barrier.clone();
+                let mut rng = devops::Rng::new(plan.seed.wrapping_add(w as u64 + 1));
+                s.spawn(move || write_range(db, plan, gens, refs, &mut rng, &barrier, progress))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(chronolith::Error::Closed)))
+            .collect()
+    });
+    for r in results {
+        let (stored, rejected) = r?;
+        outcome.samples += stored;
+        outcome.rejected += rejected;
+    }
+    Ok(outcome)
+}
+
+fn write_range(
+    db: &Db,
+    plan: &Plan,
+    gens: &mut [SeriesGen],
+    refs: &[SeriesId],
+    rng: &mut devops::Rng,
+    barrier: &Barrier,
+    progress: &AtomicU64,
+) -> Result<(u64, u64), chronolith::Error> {
+    let mut batch = Batch::with_capacity(plan.batch);
+    let (mut stored, mut rejected) = (0u64, 0u64);
+    let mut send = |batch: &mut Batch| -> Result<(), chronolith::Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let report = loop {
+            match db.append(batch) {
+                // Back-pressure is an expected answer: wait for sealing and retry.
+                Err(chronolith::Error::Overloaded { .. }) => std::thread::sleep(Duration::from_millis(10)),
+                other => break other?,
+            }
+        };
+        stored += (report.stored + report.duplicates) as u64;
+        rejected += report.rejected.len() as u64;
+        progress.fetch_add(batch.len() as u64, Relaxed);
+        batch.clear();
+        Ok(())
+    };
+    let mut result = Ok(());
+    for p in 1..plan.points {
+        let t = plan.start_ms + p as i64 * plan.interval_ms;
+        if result.is_ok() {
+            for (g, id) in gens.iter_mut().zip(refs) {
+                batch.add(*id, t, g.next(rng));
+                if batch.len() >= plan.batch {
+                    if let Err(e) = send(&mut batch) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        // Every writer reaches every barrier, even after an error, so none waits forever.
+        if p % LOCKSTEP_POINTS == 0 {
+            barrier.wait();
+        }
+    }
+    result?;
+    send(&mut batch)?;
+    Ok((stored, rejected))
+}

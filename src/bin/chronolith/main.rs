@@ -1,0 +1,48 @@
+//! The `chronolith` program.
+
+mod bench;
+mod demo;
+mod devops;
+mod ingest;
+mod util;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Chronolith: an append-only time-series storage engine.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Ingest a day of generated host metrics into ./chronolith-data, seal, read back.
+    Demo(demo::DemoArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Ingest throughput, size on disk, memory and WAL replay speed of the write path.
+    Ingest(bench::IngestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Chronolith: an append-only time-series storage engine to embed in a metrics collector.
+//!
+//! ```no_run
+//! use chronolith::{Batch, Db, Labels, Matcher, Options};
+//! # fn main() -> chronolith::Result<()> {
+//! let db = Db::open("./chronolith-data", Options::default())?;
+//! let mut batch = Batch::new();
+//! batch.add_labels(Labels::metric("cpu_usage", [("host", "a")])?, 1_700_000_000_000, 43.27);
+//! let report = db.append(&batch)?; // durable (fsynced) when it returns, by default
+//! let cpu = report.series[0].1;    // the series ref: use it on the hot path
+//! batch.clear();
+//! batch.add(cpu, 1_700_000_010_000, 43.31);
+//! db.append(&batch)?;
+//! for series in db.select(&[Matcher::metric("cpu_usage")], 0, i64::MAX) {
+//!     let series = series?;
+//!     println!("{} has {} samples", series.labels, series.samples.len());
+//! }
+//! db.close()?;
+//! # Ok(()) }
+//! ```
+
+use chronolith_compaction::Sealer;
+use chronolith_engine::Engine;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use chronolith_engine::{
+    AppendReport, Batch, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options, RecoveryMode,
+    RejectReason, Rejection, Result, Sample, Select, SeriesId, SeriesSamples,
+};
+pub use chronolith_compaction::SealerStatus;
+
+/// How often the sealer looks for closed partitions even without a hint.
+const SEAL_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// An open database: the engine plus its background workers.
+#[derive(Debug)]
+pub struct Db {
+    engine: Arc<Engine>,
+    sealer: Sealer,
+}
+
+/// Everything `stats()` reports.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    pub engine: EngineStats,
+    pub sealer: SealerStatus,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `dir`, recovering from the WAL.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
+        let engine = Arc::new(Engine::open(dir.as_ref(), options)?);
+        let sealer = Sealer::spawn(engine.clone(), SEAL_POLL_INTERVAL)
+            .map_err(|e| Error::Io { path: dir.as_ref().to_path_buf(), op: "spawn sealer thread", source: e })?;
+        Ok(Self { engine, sealer })
+    }
+
+    /// Appends a batch; see [`AppendReport`] for per-sample outcomes.
+    pub fn append(&self, batch: &Batch) -> Result<AppendReport> {
+        self.engine.append(batch)
+    }
+
+    /// The ref of a series (created and logged if new), for [`Batch::add`].
+    pub fn series_ref(&self, labels: &Labels) -> Result<SeriesId> {
+        self.engine.series_ref(labels)
+    }
+
+    /// Raw samples in `[start, end]` (ms, inclusive) of every series matching all matchers.
+    pub fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Select<'_> {
+        self.engine.select(matchers, start, end)
+    }
+
+    /// Makes everything appended so far durable, whatever the durability mode.
+    pub fn flush(&self) -> Result<()> {
+        self.engine.flush()
+    }
+
+    /// Seals the whole head into blocks now, including the open partition. Afterwards,
+    /// samples at or before the newest sealed one are rejected as out of bounds.
+    pub fn seal(&self) -> Result<usize> {
+        self.engine.seal_all()
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats { engine: self.engine.stats(), sealer: self.sealer.status() }
+    }
+
+    /// The engine underneath, for the query layer and tools.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Stops background work and syncs the logs. Unsealed samples come back from the
+    /// WAL on the next open.
+    pub fn close(mut self) -> Result<()> {
+        self.sealer.stop();
+        self.engine.close()
+    }
+}

@@ -1,0 +1,151 @@
+//! Every filesystem call the WAL makes goes through [`Fs`]. This is the seam where a
+//! fault-injecting implementation plugs in; today it carries test-only failure switches.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{IoSlice, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+
+/// Test-only failure switches: when set, the next matching call fails with EIO.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub(crate) fail_sync: std::sync::atomic::AtomicBool,
+    pub(crate) fail_write: std::sync::atomic::AtomicBool,
+}
+
+/// The filesystem as the WAL sees it.
+#[derive(Debug, Default)]
+pub(crate) struct Fs {
+    #[cfg(test)]
+    pub(crate) faults: Faults,
+}
+
+#[cfg(test)]
+fn injected(flag: &std::sync::atomic::AtomicBool) -> std::io::Result<()> {
+    if flag.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(std::io::Error::other("injected fault"));
+    }
+    Ok(())
+}
+
+impl Fs {
+    pub(crate) fn create_dir_all(&self, dir: &Path) -> Result<()> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create_dir", e))
+    }
+
+    /// Names of the entries of `dir`.
+    pub(crate) fn list(&self, dir: &Path) -> Result<Vec<String>> {
+        let rd = fs::read_dir(dir).map_err(|e| Error::io(dir, "read_dir", e))?;
+        let mut names = Vec::new();
+        for entry in rd {
+            let entry = entry.map_err(|e| Error::io(dir, "read_dir", e))?;
+            if let Some(name) = entry.file_name().to_str() {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Reads the whole file into `buf` (cleared first, capacity reused).
+    pub(crate) fn read_whole(&self, path: &Path, buf: &mut Vec<u8>) -> Result<()> {
+        buf.clear();
+        let mut f = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let len = f.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
+        buf.reserve(usize::try_from(len).unwrap_or(0));
+        f.read_to_end(buf).map_err(|e| Error::io(path, "read", e))?;
+        Ok(())
+    }
+
+    /// Creates a new file (fails if it exists), writes `bytes`, fsyncs it. The caller fsyncs
+    /// the directory.
+    pub(crate) fn create_synced(&self, path: &Path, bytes: &[u8]) -> Result<File> {
+        let mut f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| Error::io(path, "create", e))?;
+        self.write_all(&mut f, path, bytes)?;
+        f.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
+        Ok(f)
+    }
+
+    /// Appends `bytes` to an existing file and fsyncs it.
+    pub(crate) fn append_synced(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let mut f = OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, "open", e))?;
+        self.write_all(&mut f, path, bytes)?;
+        f.sync_all().map_err(|e| Error::io(path, "fsync", e))
+    }
+
+    pub(crate) fn write_all(&self, f: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
+        #[cfg(test)]
+        injected(&self.faults.fail_write).map_err(|e| Error::io(path, "write", e))?;
+        f.write_all(bytes).map_err(|e| Error::io(path, "write", e))
+    }
+
+    /// Writes every byte of `slices` with as few `writev(2)` calls as the kernel allows.
+    pub(crate) fn write_all_vectored(&self, f: &mut File, path: &Path, mut slices: &mut [IoSlice<'_>]) -> Result<()> {
+        #[cfg(test)]
+        injected(&self.faults.fail_write).map_err(|e| Error::io(path, "write", e))?;
+        while !slices.is_empty() {
+            match f.write_vectored(slices) {
+                Ok(0) => return Err(Error::io(path, "write", std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(path, "write", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// fdatasync; returns the nanoseconds it took.
+    pub(crate) fn sync_data(&self, f: &File, path: &Path) -> Result<u64> {
+        let start = Instant::now();
+        #[cfg(test)]
+        injected(&self.faults.fail_sync).map_err(|e| Error::io(path, "fdatasync", e))?;
+        f.sync_data().map_err(|e| Error::io(path, "fdatasync", e))?;
+        Ok(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn sync_dir(&self, dir: &Path) -> Result<()> {
+        let d = File::open(dir).map_err(|e| Error::io(dir, "open_dir", e))?;
+        d.sync_all().map_err(|e| Error::io(dir, "fsync_dir", e))
+    }
+
+    /// Truncates the file to `len` and fsyncs it.
+    pub(crate) fn truncate(&self, path: &Path, len: u64) -> Result<()> {
+        let f = OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, "open", e))?;
+        f.set_len(len).map_err(|e| Error::io(path, "set_len", e))?;
+        f.sync_all().map_err(|e| Error::io(path, "fsync", e))
+    }
+
+    pub(crate) fn remove(&self, path: &Path) -> Result<()> {
+        fs::remove_file(path).map_err(|e| Error::io(path, "unlink", e))
+    }
+
+    pub(crate) fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        fs::rename(from, to).map_err(|e| Error::io(from, "rename", e))
+    }
+
+    /// Makes `to` another name of `from` (hard link), copying if links are not supported.
+    pub(crate) fn link_or_copy(&self, from: &Path, to: &Path) -> Result<()> {
+        if fs::hard_link(from, to).is_ok() {
+            return Ok(());
+        }
+        fs::copy(from, to).map_err(|e| Error::io(from, "copy", e))?;
+        let f = File::open(to).map_err(|e| Error::io(to, "open", e))?;
+        f.sync_all().map_err(|e| Error::io(to, "fsync", e))
+    }
+
+    pub(crate) fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}
+
+/// `dir/name`.
+pub(crate) fn join(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
