@@ -25,11 +25,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use chronolith_engine::{
-    AppendReport, Batch, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options, RecoveryMode,
-    RejectReason, Rejection, Result, Sample, Select, SeriesId, SeriesSamples,
-};
 pub use chronolith_compaction::SealerStatus;
+pub use chronolith_engine::{
+    AppendReport, Batch, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options, RecoveryMode, RejectReason,
+    Rejection, Result, Sample, Select, SeriesId, SeriesSamples,
+};
 
 /// How often the sealer looks for closed partitions even without a hint.
 const SEAL_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -52,8 +52,11 @@ impl Db {
     /// Opens (creating if needed) the database in `dir`, recovering from the WAL.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
         let engine = Arc::new(Engine::open(dir.as_ref(), options)?);
-        let sealer = Sealer::spawn(engine.clone(), SEAL_POLL_INTERVAL)
-            .map_err(|e| Error::Io { path: dir.as_ref().to_path_buf(), op: "spawn sealer thread", source: e })?;
+        let sealer = Sealer::spawn(engine.clone(), SEAL_POLL_INTERVAL).map_err(|e| Error::Io {
+            path: dir.as_ref().to_path_buf(),
+            op: "spawn sealer thread",
+            source: e,
+        })?;
         Ok(Self { engine, sealer })
     }
 

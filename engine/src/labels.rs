@@ -18,12 +18,7 @@ pub struct LabelLimits {
 
 impl Default for LabelLimits {
     fn default() -> Self {
-        Self {
-            labels_per_series_max: 64,
-            name_bytes_max: 256,
-            value_bytes_max: 4096,
-            series_bytes_max: 16 * 1024,
-        }
+        Self { labels_per_series_max: 64, name_bytes_max: 256, value_bytes_max: 4096, series_bytes_max: 16 * 1024 }
     }
 }
 
@@ -35,11 +30,8 @@ impl Labels {
     /// Builds a label set from pairs in any order. Empty values are dropped (an empty
     /// value means "absent" in the Prometheus model); duplicate names are an error.
     pub fn new<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<Self> {
-        let mut v: Vec<(String, String)> = pairs
-            .into_iter()
-            .map(|(n, v)| (n.into(), v.into()))
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
+        let mut v: Vec<(String, String)> =
+            pairs.into_iter().map(|(n, v)| (n.into(), v.into())).filter(|(_, v)| !v.is_empty()).collect();
         v.sort_unstable();
         if let Some(w) = v.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(Error::InvalidLabels(format!("duplicate label name {:?}", w[0].0)));

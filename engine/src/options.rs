@@ -44,10 +44,7 @@ impl Default for Options {
 impl Options {
     pub fn validate(&self) -> Result<()> {
         if self.partition_ms < 60_000 {
-            return Err(Error::InvalidOptions(format!(
-                "partition_ms {} is below one minute",
-                self.partition_ms
-            )));
+            return Err(Error::InvalidOptions(format!("partition_ms {} is below one minute", self.partition_ms)));
         }
         if self.ooo_window_ms < 0 {
             return Err(Error::InvalidOptions("ooo_window_ms must not be negative".into()));

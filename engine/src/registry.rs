@@ -42,9 +42,7 @@ impl Registry {
     }
 
     pub fn contains(&self, id: SeriesId) -> bool {
-        usize::try_from(id.0)
-            .ok()
-            .is_some_and(|i| self.inner.read().by_id.get(i).is_some_and(Option::is_some))
+        usize::try_from(id.0).ok().is_some_and(|i| self.inner.read().by_id.get(i).is_some_and(Option::is_some))
     }
 
     pub fn len(&self) -> usize {
@@ -124,12 +122,7 @@ impl Registry {
             }
         }
         let all = || {
-            g.by_id
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| l.is_some())
-                .map(|(i, _)| SeriesId(i as u64))
-                .collect::<Vec<_>>()
+            g.by_id.iter().enumerate().filter(|(_, l)| l.is_some()).map(|(i, _)| SeriesId(i as u64)).collect::<Vec<_>>()
         };
         let candidates = candidates.unwrap_or_else(all);
         candidates

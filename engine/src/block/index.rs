@@ -172,10 +172,8 @@ pub fn decode(bytes: &[u8], path: &Path, mut on_series: impl FnMut(SeriesId, Lab
             let span = r.uvarint().ok_or_else(|| corrupt(at(&r), "chunk span"))?;
             let max_t = min_t.checked_add_unsigned(span).ok_or_else(|| corrupt(at(&r), "chunk max_t"))?;
             offset = offset.wrapping_add(r.uvarint().ok_or_else(|| corrupt(at(&r), "chunk offset"))?);
-            let samples = r
-                .uvarint()
-                .and_then(|s| u32::try_from(s).ok())
-                .ok_or_else(|| corrupt(at(&r), "chunk samples"))?;
+            let samples =
+                r.uvarint().and_then(|s| u32::try_from(s).ok()).ok_or_else(|| corrupt(at(&r), "chunk samples"))?;
             index.chunks.push(ChunkRef { min_t, max_t, offset, samples });
         }
         index.series.push(SeriesEntry { id: SeriesId(id), chunks_from: from, chunks_to: index.chunks.len() as u32 });

@@ -57,7 +57,10 @@ impl BlockMeta {
     pub fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
         let corrupt = |off: usize, d: String| Error::corrupt(path, off as u64, d);
         if bytes.len() < META_FIXED_BYTES + 8 {
-            return Err(corrupt(0, format!("meta is {} bytes, expected at least {}", bytes.len(), META_FIXED_BYTES + 8)));
+            return Err(corrupt(
+                0,
+                format!("meta is {} bytes, expected at least {}", bytes.len(), META_FIXED_BYTES + 8),
+            ));
         }
         let (body, crc_bytes) = bytes.split_at(bytes.len() - 4);
         let found = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);

@@ -103,9 +103,8 @@ impl Block {
     pub fn decode_chunk(&self, c: &ChunkRef, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
         let body = self.chunk_bytes(c)?;
         let mark = ts.len();
-        decode_sealed(body, ts, vs).map_err(|e| {
-            Error::corrupt(self.dir.join(CHUNKS_FILE), c.offset + 8 + e.offset as u64, e.reason)
-        })?;
+        decode_sealed(body, ts, vs)
+            .map_err(|e| Error::corrupt(self.dir.join(CHUNKS_FILE), c.offset + 8 + e.offset as u64, e.reason))?;
         let got = &ts[mark..];
         if got.len() != c.samples as usize || got.first() != Some(&c.min_t) || got.last() != Some(&c.max_t) {
             return Err(Error::corrupt(

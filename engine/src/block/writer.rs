@@ -76,8 +76,8 @@ impl BlockWriter {
         for (cts, cvs) in ts.chunks(SEALED_CHUNK_SAMPLES_MAX).zip(vs.chunks(SEALED_CHUNK_SAMPLES_MAX)) {
             self.scratch.clear();
             encode_sealed(cts, cvs, &mut self.scratch);
-            let len = u32::try_from(self.scratch.len())
-                .map_err(|_| Error::InvalidOptions("chunk over 4 GiB".into()))?;
+            let len =
+                u32::try_from(self.scratch.len()).map_err(|_| Error::InvalidOptions("chunk over 4 GiB".into()))?;
             let crc = crc32fast::hash(&self.scratch);
             let w = &mut self.chunks;
             w.write_all(&len.to_le_bytes())

@@ -95,6 +95,7 @@ fn unpack_narrow(buf: &[u8; FRAME_BUF], wu: usize, mask: u64, dst: &mut [u64]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
 mod unit {
     use super::*;
 
@@ -103,9 +104,7 @@ mod unit {
         for w in 0..=64u32 {
             for n in [0usize, 1, 7, 64, 127, 128] {
                 let mask = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
-                let vals: Vec<u64> = (0..n as u64)
-                    .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & mask)
-                    .collect();
+                let vals: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & mask).collect();
                 let mut out = Vec::new();
                 pack(&vals, w, &mut out);
                 assert_eq!(out.len(), packed_len(n, w), "w={w} n={n}");

@@ -81,12 +81,7 @@ pub(crate) struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            pos: 0,
-            buf: 0,
-            nbuf: 0,
-        }
+        Self { bytes, pos: 0, buf: 0, nbuf: 0 }
     }
 
     /// Byte offset of the next unread bit.

@@ -5,9 +5,8 @@
 pub(crate) const MAX_SCALE: u8 = 12;
 
 /// Powers of ten, all exact in `f64`.
-pub(crate) const POW10: [f64; MAX_SCALE as usize + 1] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
-];
+pub(crate) const POW10: [f64; MAX_SCALE as usize + 1] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12];
 
 /// Scaled integers must stay below this magnitude (exactly representable in `f64`).
 const INT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
@@ -17,7 +16,7 @@ const INT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
 pub(crate) fn fit(v: f64, p: f64) -> Option<i64> {
     let x = v * p;
     // Also rejects NaN.
-    if !(x.abs() < INT_LIMIT) {
+    if x.abs().partial_cmp(&INT_LIMIT) != Some(std::cmp::Ordering::Less) {
         return None;
     }
     // Round half away from zero without a libm call; the check below makes any
@@ -57,8 +56,8 @@ pub(crate) fn analyze(
             continue;
         }
         let mut found = None;
-        for s2 in s + 1..=MAX_SCALE as usize {
-            if let Some(i) = fit(v, POW10[s2]) {
+        for (s2, &p2) in POW10.iter().enumerate().skip(s + 1) {
+            if let Some(i) = fit(v, p2) {
                 found = Some((s2, i));
                 break;
             }
@@ -84,11 +83,7 @@ pub(crate) fn analyze(
     let mut prev: Option<i64> = None;
     let mut leading = 0usize;
     for idx in 0..vs.len() {
-        let fitted = if idx < stale_before || ints[idx] == 0 {
-            fit(vs[idx], p)
-        } else {
-            Some(ints[idx])
-        };
+        let fitted = if idx < stale_before || ints[idx] == 0 { fit(vs[idx], p) } else { Some(ints[idx]) };
         match fitted {
             Some(i) => {
                 ints[idx] = i;

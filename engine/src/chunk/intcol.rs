@@ -88,11 +88,8 @@ pub(crate) fn encode(xs: &[i64], out: &mut Vec<u8>, scratch: &mut Scratch) -> us
     d1.extend(xs.windows(2).map(|w| w[1].wrapping_sub(w[0])));
     d2.clear();
     d2.extend(d1.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let init = [
-        0,
-        uvarint_len(zigzag(xs[0])),
-        uvarint_len(zigzag(xs[0])) + d1.first().map_or(0, |&d| uvarint_len(zigzag(d))),
-    ];
+    let init =
+        [0, uvarint_len(zigzag(xs[0])), uvarint_len(zigzag(xs[0])) + d1.first().map_or(0, |&d| uvarint_len(zigzag(d)))];
     let residuals: [&[i64]; 3] = [xs, d1, d2];
     let mut best = (usize::MAX, 0usize, false);
     for (order, rs) in residuals.iter().enumerate() {
@@ -202,7 +199,9 @@ fn trim(f: &[i64], lo: i64, hi: i64, w: u32) -> Option<(i64, i64)> {
     let len = f.len();
     let full = packed_len(len, w) + uvarint_len(zigzag(lo));
     let out_cost = |v: i64, base: i64, k: usize| k * (1 + uvarint_len(zigzag(v.wrapping_sub(base))));
-    let size = |base: i64, top: i64| packed_len(len, width((top as u64).wrapping_sub(base as u64))) + 1 + uvarint_len(zigzag(base));
+    let size = |base: i64, top: i64| {
+        packed_len(len, width((top as u64).wrapping_sub(base as u64))) + 1 + uvarint_len(zigzag(base))
+    };
     let mut best: Option<(usize, i64, i64)> = None;
     let mut consider = |c: usize, base: i64, top: i64| {
         if c < full && best.is_none_or(|b| c < b.0) {
@@ -260,11 +259,7 @@ fn frame_header(
 
 /// Decodes a column of `n` values (as written by [`encode`]) and appends them to `out`.
 /// The caller bounds `n`.
-pub(crate) fn decode(
-    cur: &mut Cursor<'_>,
-    n: usize,
-    out: &mut Vec<i64>,
-) -> Result<(), ChunkDecodeError> {
+pub(crate) fn decode(cur: &mut Cursor<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), ChunkDecodeError> {
     if n == 0 {
         return Ok(());
     }

@@ -9,6 +9,8 @@
 //! - `Pco`: the values compressed by Pcodec; tried only when `DecimalBitpack` does not
 //!   apply or compresses poorly, since it is slow to encode.
 
+use std::cell::RefCell;
+
 use super::bits::{BitReader, BitWriter};
 use super::decimal::{analyze, MAX_SCALE, POW10};
 use super::intcol;
@@ -55,26 +57,53 @@ impl SealedCodec {
 /// as `vs`, and hold at most [`MAX_SAMPLES_PER_CHUNK`] samples (checked in debug builds; a
 /// longer chunk would be rejected by [`decode_sealed`]).
 pub fn encode_sealed(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) -> SealedCodec {
+    SCRATCH.with(|cell| {
+        if let Ok(mut s) = cell.try_borrow_mut() {
+            let codec = encode_with(ts, vs, out, &mut s);
+            if s.ints.capacity() > SCRATCH_KEEP_MAX {
+                *s = EncodeScratch::default();
+            }
+            codec
+        } else {
+            encode_with(ts, vs, out, &mut EncodeScratch::default())
+        }
+    })
+}
+
+/// Buffers reused by [`encode_sealed`] on one thread.
+#[derive(Debug, Default)]
+struct EncodeScratch {
+    col: intcol::Scratch,
+    ints: Vec<i64>,
+    exceptions: Vec<(u32, u64)>,
+}
+
+/// Scratch above this many samples is dropped after use rather than kept per thread.
+const SCRATCH_KEEP_MAX: usize = 1 << 17;
+
+thread_local! {
+    static SCRATCH: RefCell<EncodeScratch> = RefCell::new(EncodeScratch::default());
+}
+
+fn encode_with(ts: &[i64], vs: &[f64], out: &mut Vec<u8>, sc: &mut EncodeScratch) -> SealedCodec {
     debug_assert_eq!(ts.len(), vs.len());
     debug_assert!(ts.len() <= MAX_SAMPLES_PER_CHUNK);
     debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "timestamps must increase");
     let n = ts.len().min(vs.len());
     let (ts, vs) = (&ts[..n], &vs[..n]);
     let start = out.len();
-    let mut scratch = intcol::Scratch::default();
+    let EncodeScratch { col: scratch, ints, exceptions } = sc;
 
     let mut header = |codec: SealedCodec, out: &mut Vec<u8>| {
         out.push(codec as u8);
         put_uvarint(out, n as u64);
-        intcol::encode(ts, out, &mut scratch);
+        intcol::encode(ts, out, scratch);
     };
 
-    let mut ints = Vec::new();
-    let mut exceptions = Vec::new();
-    if let Some(scale) = analyze(vs, n / EXCEPTION_RATIO, &mut ints, &mut exceptions) {
+    if let Some(scale) = analyze(vs, n / EXCEPTION_RATIO, ints, exceptions) {
         header(SealedCodec::DecimalBitpack, out);
         let values_at = out.len();
-        encode_decimal_values(scale.0, &ints, &exceptions, out, &mut scratch);
+        encode_decimal_values(scale.0, ints, exceptions, out, scratch);
         if out.len() - values_at <= POOR_DECIMAL_BYTES_PER_SAMPLE * n + 16 {
             return SealedCodec::DecimalBitpack;
         }
@@ -156,11 +185,7 @@ fn pco_values(vs: &[f64]) -> Option<Vec<u8>> {
 ///
 /// # Errors
 /// [`ChunkDecodeError`] with the offset where the chunk stopped making sense.
-pub fn decode_sealed(
-    bytes: &[u8],
-    ts: &mut Vec<i64>,
-    vs: &mut Vec<f64>,
-) -> Result<(), ChunkDecodeError> {
+pub fn decode_sealed(bytes: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<(), ChunkDecodeError> {
     let (t0, v0) = (ts.len(), vs.len());
     let r = decode_inner(bytes, ts, vs);
     if r.is_err() {
@@ -170,11 +195,7 @@ pub fn decode_sealed(
     r
 }
 
-fn decode_inner(
-    bytes: &[u8],
-    ts: &mut Vec<i64>,
-    vs: &mut Vec<f64>,
-) -> Result<(), ChunkDecodeError> {
+fn decode_inner(bytes: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<(), ChunkDecodeError> {
     let mut cur = Cursor::new(bytes);
     let tag = cur.u8()?;
     let codec = SealedCodec::from_tag(tag).ok_or_else(|| ChunkDecodeError::new(0, "unknown codec tag"))?;
@@ -236,26 +257,20 @@ fn decode_xor(cur: &mut Cursor<'_>, n: usize, vs: &mut Vec<f64>) -> Result<(), C
     let at = cur.pos;
     let payload = cur.rest();
     if n == 0 {
-        return if payload.is_empty() {
-            Ok(())
-        } else {
-            Err(ChunkDecodeError::new(at, "trailing bytes after chunk"))
-        };
+        return if payload.is_empty() { Ok(()) } else { Err(ChunkDecodeError::new(at, "trailing bytes after chunk")) };
     }
     let mut r = BitReader::new(payload);
     let mut st = XorValues::new();
     let err = |r: &BitReader<'_>, reason| ChunkDecodeError::new(at + r.byte_offset(), reason);
     vs.reserve(n);
-    let first = st
-        .get_first(&mut r)
-        .ok_or_else(|| err(&r, "XOR stream ends inside the first value"))?;
+    let first = st.get_first(&mut r).ok_or_else(|| err(&r, "XOR stream ends inside the first value"))?;
     vs.push(first);
     for _ in 1..n {
         let v = st.get(&mut r).map_err(|reason| err(&r, reason))?;
         vs.push(v);
     }
     // Only zero padding may follow the last value, inside its last byte.
-    if payload.len() != r.byte_offset() + usize::from(r.bits_left() % 8 != 0) {
+    if payload.len() != r.byte_offset() + usize::from(r.bits_left() & 7 != 0) {
         return Err(err(&r, "trailing bytes after XOR values"));
     }
     Ok(())
@@ -265,11 +280,7 @@ fn decode_pco(cur: &mut Cursor<'_>, n: usize, vs: &mut Vec<f64>) -> Result<(), C
     let at = cur.pos;
     let payload = cur.rest();
     if n == 0 {
-        return if payload.is_empty() {
-            Ok(())
-        } else {
-            Err(ChunkDecodeError::new(at, "trailing bytes after chunk"))
-        };
+        return if payload.is_empty() { Ok(()) } else { Err(ChunkDecodeError::new(at, "trailing bytes after chunk")) };
     }
     let base = vs.len();
     vs.resize(base + n, 0.0);
@@ -279,4 +290,25 @@ fn decode_pco(cur: &mut Cursor<'_>, n: usize, vs: &mut Vec<f64>) -> Result<(), C
         return Err(ChunkDecodeError::new(at, "Pco payload holds another sample count"));
     }
     Ok(())
+}
+
+/// Encodes with a given codec regardless of size (tests); false if the codec cannot hold
+/// these values (`DecimalBitpack` with too many exceptions).
+#[cfg(test)]
+pub(crate) fn encode_forced(codec: SealedCodec, ts: &[i64], vs: &[f64], out: &mut Vec<u8>) -> bool {
+    let mut sc = EncodeScratch::default();
+    out.push(codec as u8);
+    put_uvarint(out, ts.len() as u64);
+    intcol::encode(ts, out, &mut sc.col);
+    match codec {
+        SealedCodec::DecimalBitpack => {
+            let Some(scale) = analyze(vs, vs.len() / EXCEPTION_RATIO, &mut sc.ints, &mut sc.exceptions) else {
+                return false;
+            };
+            encode_decimal_values(scale.0, &sc.ints, &sc.exceptions, out, &mut sc.col);
+        }
+        SealedCodec::Xor => out.extend_from_slice(&xor_values(vs).unwrap_or_default()),
+        SealedCodec::Pco => out.extend_from_slice(&pco_values(vs).unwrap_or_default()),
+    }
+    true
 }

@@ -59,10 +59,7 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8, ChunkDecodeError> {
-        let b = *self
-            .bytes
-            .get(self.pos)
-            .ok_or_else(|| self.err("unexpected end of chunk"))?;
+        let b = *self.bytes.get(self.pos).ok_or_else(|| self.err("unexpected end of chunk"))?;
         self.pos += 1;
         Ok(b)
     }

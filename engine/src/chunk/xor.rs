@@ -28,11 +28,7 @@ const NO_WINDOW: u32 = 0xff;
 
 impl XorValues {
     pub(crate) const fn new() -> Self {
-        Self {
-            prev: 0,
-            leading: NO_WINDOW,
-            trailing: 0,
-        }
+        Self { prev: 0, leading: NO_WINDOW, trailing: 0 }
     }
 
     /// Writes the first value raw.
@@ -129,15 +125,7 @@ impl XorEncoder {
     /// An empty chunk.
     #[must_use]
     pub fn new() -> Self {
-        Self {
-            w: BitWriter::new(),
-            n: 0,
-            first_t: 0,
-            last_t: 0,
-            last_v: 0.0,
-            delta: 0,
-            values: XorValues::new(),
-        }
+        Self { w: BitWriter::new(), n: 0, first_t: 0, last_t: 0, last_v: 0.0, delta: 0, values: XorValues::new() }
     }
 
     /// Appends one sample; `t` must be greater than the last appended timestamp.

@@ -182,11 +182,11 @@ impl Engine {
         // Place in the head. Pre-rejected entries are filtered out first (rare path).
         let mut placed = Vec::with_capacity(n);
         let filtered;
-        let (ids_in, ts_in, vs_in, map): (&[SeriesId], &[i64], &[f64], Option<&[usize]>) = if pre_rejected.is_empty() {
-            (ids, &batch.ts, &batch.vs, None)
+        let (ids_in, ts_in, vs_in, map) = if pre_rejected.is_empty() {
+            (ids, &batch.ts[..], &batch.vs[..], None)
         } else {
             filtered = Filtered::new(n, &pre_rejected, ids, &batch.ts, &batch.vs);
-            (&filtered.ids, &filtered.ts, &filtered.vs, Some(&filtered.index))
+            (&filtered.ids[..], &filtered.ts[..], &filtered.vs[..], Some(&filtered.index[..]))
         };
         self.head.append(ids_in, ts_in, vs_in, true, &mut placed);
 

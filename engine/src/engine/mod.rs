@@ -7,7 +7,7 @@ mod read;
 mod seal;
 
 pub use append::{AppendReport, Batch, Rejection};
-pub use read::{SeriesSamples, Select};
+pub use read::{Select, SeriesSamples};
 
 use crate::blockset::Blocks;
 use crate::head::Head;

@@ -6,7 +6,7 @@ use super::{Engine, BLOCKS_DIR, LOCK_FILE, SAMPLE_LOG_DIR, SERIES_LOG_DIR};
 use crate::blockset::Blocks;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::head::{Head, Placed};
+use crate::head::{Head, Part, Placed};
 use crate::labels::Labels;
 use crate::options::Options;
 use crate::registry::Registry;
@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Instant;
 
 impl Engine {
@@ -38,8 +39,7 @@ impl Engine {
             }
         };
         let blocks_dir = dir.join(BLOCKS_DIR);
-        let (blocks, _report) =
-            Blocks::open(&blocks_dir, mode, |id, l| register(id, l, &registry, &blocks_dir))?;
+        let (blocks, _report) = Blocks::open(&blocks_dir, mode, |id, l| register(id, l, &registry, &blocks_dir))?;
         let sealed_until = blocks.snapshot().iter().map(|b| b.meta().max_t.saturating_add(1)).max();
 
         let wal_opts = WalOptions { segment_bytes_max: opts.wal_segment_bytes_max, durability: opts.durability };
@@ -70,51 +70,18 @@ impl Engine {
 
         let head = Head::new(opts.partition_ms, opts.ooo_window_ms, sealed_until.unwrap_or(i64::MIN));
         let counters = Counters::default();
-        let mut segment_max_t: BTreeMap<SegmentId, i64> = BTreeMap::new();
-        let max_id = registry.next_id().0 - 1;
-        let (mut ids, mut ts, mut vs, mut placed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut replayed = 0u64;
-        let mut unknown = 0u64;
         let sample_dir = dir.join(SAMPLE_LOG_DIR);
-        let (sample_log, _) = Wal::open(&sample_dir, wal_opts, mode, |pos, kind, payload| {
-            if first_err.is_some() || kind != RECORD_SAMPLES {
-                return;
-            }
-            ids.clear();
-            ts.clear();
-            vs.clear();
-            let res = walrec::decode_samples(payload, |id, t, v| {
-                if id.0 > max_id {
-                    unknown += 1;
-                    return;
-                }
-                ids.push(id);
-                ts.push(t);
-                vs.push(v);
-            });
-            if let Err(e) = res {
-                first_err = Some(Error::corrupt(
-                    &sample_dir,
-                    pos.offset,
-                    format!("segment {}: samples record: {}", pos.segment, e.reason),
-                ));
-                return;
-            }
-            if let Some(&m) = ts.iter().max() {
-                let e = segment_max_t.entry(pos.segment).or_insert(m);
-                *e = (*e).max(m);
-            }
-            head.append(&ids, &ts, &vs, false, &mut placed);
-            replayed += placed.iter().filter(|p| **p == Placed::Stored).count() as u64;
-        })?;
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        if unknown > 0 && mode != RecoveryMode::Salvage {
+        let max_id = registry.next_id().0 - 1;
+        let replay = replay_samples(&sample_dir, wal_opts, mode, &head, max_id)?;
+        let (sample_log, segment_max_t, replayed) = (replay.wal, replay.segment_max_t, replay.stored);
+        if replay.unknown > 0 && mode != RecoveryMode::Salvage {
             return Err(Error::corrupt(
                 &sample_dir,
                 0,
-                format!("{unknown} samples refer to series missing from the series log; open in salvage mode to drop them"),
+                format!(
+                    "{} samples refer to series missing from the series log; open in salvage mode to drop them",
+                    replay.unknown
+                ),
             ));
         }
         counters.samples_replayed.store(replayed, Relaxed);
@@ -157,4 +124,89 @@ fn lock_dir(dir: &Path) -> Result<File> {
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, "lock", e)),
     }
+}
+
+/// A decoded samples record on its way to the replay threads.
+#[derive(Debug, Default)]
+struct Decoded {
+    ids: Vec<SeriesId>,
+    ts: Vec<i64>,
+    vs: Vec<f64>,
+}
+
+struct Replayed {
+    wal: Wal,
+    segment_max_t: BTreeMap<SegmentId, i64>,
+    stored: u64,
+    unknown: u64,
+}
+
+/// Records in flight between the reading thread and the helper.
+const REPLAY_QUEUE_RECORDS: usize = 8;
+
+/// Replays the sample log into the head. The reading thread decodes each record once;
+/// it and one helper thread then insert disjoint halves of the shards, so replay uses
+/// both cores while every series still sees its samples in log order.
+fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head, max_id: u64) -> Result<Replayed> {
+    let mut first_err: Option<Error> = None;
+    let mut segment_max_t: BTreeMap<SegmentId, i64> = BTreeMap::new();
+    let mut unknown = 0u64;
+    let count_stored = |placed: &[Placed]| placed.iter().filter(|p| **p == Placed::Stored).count() as u64;
+    let (wal, stored) = std::thread::scope(|s| -> Result<(Wal, u64)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Decoded>>(REPLAY_QUEUE_RECORDS);
+        let helper = s.spawn(move || {
+            let mut placed = Vec::new();
+            let mut stored = 0;
+            for rec in rx {
+                head.append_part(&rec.ids, &rec.ts, &rec.vs, false, &mut placed, Part { index: 1, count: 2 });
+                stored += count_stored(&placed);
+            }
+            stored
+        });
+        let mut placed = Vec::new();
+        let mut stored = 0;
+        let opened = Wal::open(dir, opts, mode, |pos, kind, payload| {
+            if first_err.is_some() || kind != RECORD_SAMPLES {
+                return;
+            }
+            let mut rec = Decoded::default();
+            let res = walrec::decode_samples(payload, |id, t, v| {
+                if id.0 > max_id {
+                    unknown += 1;
+                    return;
+                }
+                rec.ids.push(id);
+                rec.ts.push(t);
+                rec.vs.push(v);
+            });
+            if let Err(e) = res {
+                first_err = Some(Error::corrupt(
+                    dir,
+                    pos.offset,
+                    format!("segment {}: samples record: {}", pos.segment, e.reason),
+                ));
+                return;
+            }
+            if let Some(&m) = rec.ts.iter().max() {
+                let e = segment_max_t.entry(pos.segment).or_insert(m);
+                *e = (*e).max(m);
+            }
+            let rec = Arc::new(rec);
+            // If the helper is gone (it cannot fail), this half is simply done here.
+            if let Err(std::sync::mpsc::SendError(rec)) = tx.send(rec.clone()) {
+                head.append_part(&rec.ids, &rec.ts, &rec.vs, false, &mut placed, Part { index: 1, count: 2 });
+                stored += count_stored(&placed);
+            }
+            head.append_part(&rec.ids, &rec.ts, &rec.vs, false, &mut placed, Part { index: 0, count: 2 });
+            stored += count_stored(&placed);
+        });
+        drop(tx);
+        let helper_stored = helper.join().unwrap_or(0);
+        let (wal, _report) = opened?;
+        Ok((wal, stored + helper_stored))
+    })?;
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    Ok(Replayed { wal, segment_max_t, stored, unknown })
 }

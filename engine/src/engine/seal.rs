@@ -22,8 +22,7 @@ impl Engine {
     pub fn seal_closed(&self) -> Result<usize> {
         let _g = self.seal_lock.lock();
         let mut written = 0;
-        loop {
-            let (Some(min_t), Some(max_t)) = (self.head.min_t(), self.head.max_t()) else { break };
+        while let (Some(min_t), Some(max_t)) = (self.head.min_t(), self.head.max_t()) {
             let end = self.partition_end(min_t);
             if max_t < end.saturating_add(self.opts.ooo_window_ms) {
                 break;

@@ -6,8 +6,8 @@
 
 mod series;
 
-pub use series::Outcome;
 use series::HeadSeries;
+pub use series::Outcome;
 
 use crate::types::{Sample, SeriesId};
 use parking_lot::Mutex;
@@ -34,6 +34,17 @@ impl Shard {
     fn get(&self, id: SeriesId) -> Option<&HeadSeries> {
         self.series.get((id.0 >> SHARD_BITS) as usize)?.as_ref()
     }
+}
+
+/// A subset of the shards: those with `shard % count == index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Part {
+    pub const ALL: Part = Part { index: 0, count: 1 };
 }
 
 /// How one sample of a batch fared in the head.
@@ -102,14 +113,27 @@ impl Head {
     /// older than the out-of-order window are refused (replay passes false: what the WAL
     /// holds was accepted once and must come back).
     pub fn append(&self, ids: &[SeriesId], ts: &[i64], vs: &[f64], bounded: bool, placed: &mut Vec<Placed>) {
+        self.append_part(ids, ts, vs, bounded, placed, Part::ALL);
+    }
+
+    /// [`Head::append`] restricted to the shards of one part: threads that each take
+    /// one part of the same batch never touch the same series, and each series still
+    /// sees its samples in batch order. Samples of other parts are left `OutOfBounds`
+    /// in `placed` and must be ignored by the caller.
+    pub fn append_part(
+        &self,
+        ids: &[SeriesId],
+        ts: &[i64],
+        vs: &[f64],
+        bounded: bool,
+        placed: &mut Vec<Placed>,
+        part: Part,
+    ) {
         let n = ids.len().min(ts.len()).min(vs.len());
         placed.clear();
         placed.resize(n, Placed::OutOfBounds);
-        let window_floor = if bounded {
-            self.max_t.load(Ordering::Acquire).saturating_sub(self.ooo_window_ms)
-        } else {
-            i64::MIN
-        };
+        let window_floor =
+            if bounded { self.max_t.load(Ordering::Acquire).saturating_sub(self.ooo_window_ms) } else { i64::MIN };
         // Group sample indices by shard (counting sort) so each shard is locked once.
         let mut counts = [0u32; SHARDS + 1];
         for id in &ids[..n] {
@@ -128,7 +152,7 @@ impl Head {
         let mut max_stored = i64::MIN;
         let mut stored = 0u64;
         let mut bytes_delta = 0isize;
-        for s in 0..SHARDS {
+        for s in (part.index..SHARDS).step_by(part.count.max(1)) {
             let group = &order[counts[s] as usize..counts[s + 1] as usize];
             if group.is_empty() {
                 continue;
@@ -193,10 +217,7 @@ impl Head {
 
     /// The oldest timestamp held, if any.
     pub fn min_t(&self) -> Option<i64> {
-        self.shards
-            .iter()
-            .filter_map(|s| s.lock().series.iter().flatten().filter_map(HeadSeries::min_t).min())
-            .min()
+        self.shards.iter().filter_map(|s| s.lock().series.iter().flatten().filter_map(HeadSeries::min_t).min()).min()
     }
 
     /// Raises the seal boundary: from now on nothing older than `until` is accepted.
@@ -253,5 +274,9 @@ mod tests {
         assert_eq!(head.series_ids(), [SeriesId(1)]);
         assert_eq!(head.min_t(), Some(600));
         assert_eq!(head.samples(), 1);
+        // Parts split the shards: series 1 is in part 1 of 2, series 2 in part 0.
+        let half = Part { index: 0, count: 2 };
+        head.append_part(&[SeriesId(1), SeriesId(2)], &[700, 700], &[1.0, 1.0], true, &mut placed, half);
+        assert_eq!(placed, [Placed::OutOfBounds, Placed::Stored]);
     }
 }

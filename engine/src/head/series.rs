@@ -42,30 +42,39 @@ impl HeadChunk {
     }
 }
 
+/// The open chunk lives inline and full chunks in a vector: appends touch one place,
+/// which matters when a time-major batch visits thousands of series in turn.
 #[derive(Debug, Default)]
 pub(crate) struct HeadSeries {
-    chunks: Vec<HeadChunk>,
+    open: Option<HeadChunk>,
+    /// Full chunks, oldest first, all older than `open`.
+    full: Vec<HeadChunk>,
     /// Sorted by timestamp; every entry is older than the in-order tail was when it came.
     ooo: Vec<Sample>,
 }
 
 impl HeadSeries {
+    /// All in-order chunks, oldest first.
+    fn chunks(&self) -> impl Iterator<Item = &HeadChunk> {
+        self.full.iter().chain(self.open.as_ref())
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty() && self.ooo.is_empty()
+        self.open.is_none() && self.full.is_empty() && self.ooo.is_empty()
     }
 
     pub fn samples(&self) -> usize {
-        self.chunks.iter().map(|c| c.enc.len() as usize).sum::<usize>() + self.ooo.len()
+        self.chunks().map(|c| c.enc.len() as usize).sum::<usize>() + self.ooo.len()
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.chunks.iter().map(|c| c.enc.memory_bytes() + 16).sum::<usize>()
+        self.chunks().map(|c| c.enc.memory_bytes() + 16).sum::<usize>()
             + self.ooo.capacity() * std::mem::size_of::<Sample>()
             + 64
     }
 
     pub fn min_t(&self) -> Option<i64> {
-        let c = self.chunks.first().map(HeadChunk::first_t);
+        let c = self.chunks().next().map(HeadChunk::first_t);
         let o = self.ooo.first().map(|s| s.t);
         match (c, o) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -76,7 +85,7 @@ impl HeadSeries {
     /// Inserts one sample; returns the outcome and the change in memory bytes.
     /// The caller has already checked the sample against the out-of-order bound.
     pub fn insert(&mut self, t: i64, v: f64, partition: i64) -> (Outcome, isize) {
-        let Some(last) = self.chunks.last_mut() else {
+        let Some(last) = self.open.as_mut() else {
             return self.push_chunk(t, v, partition);
         };
         let Some((lt, lv)) = last.enc.last() else {
@@ -100,7 +109,9 @@ impl HeadSeries {
         let mut enc = XorEncoder::new();
         enc.append(t, v);
         let bytes = enc.memory_bytes() + 16;
-        self.chunks.push(HeadChunk { partition, enc });
+        if let Some(full) = self.open.replace(HeadChunk { partition, enc }) {
+            self.full.push(full);
+        }
         (Outcome::Stored, bytes as isize)
     }
 
@@ -111,7 +122,7 @@ impl HeadSeries {
         }
         // The slow path: look for the timestamp inside an in-order chunk covering it.
         let mut scratch = Vec::new();
-        for c in self.chunks.iter().filter(|c| c.first_t() <= t && t <= c.last_t()) {
+        for c in self.chunks().filter(|c| c.first_t() <= t && t <= c.last_t()) {
             scratch.clear();
             c.decode_into(&mut scratch);
             if let Ok(i) = scratch.binary_search_by_key(&t, |s| s.t) {
@@ -127,7 +138,7 @@ impl HeadSeries {
     /// Appends the samples with `start <= t <= end` to `out`, in time order.
     pub fn read(&self, start: i64, end: i64, out: &mut Vec<Sample>) {
         let from = out.len();
-        for c in self.chunks.iter().filter(|c| c.first_t() <= end && c.last_t() >= start) {
+        for c in self.chunks().filter(|c| c.first_t() <= end && c.last_t() >= start) {
             let mark = out.len();
             c.decode_into(out);
             retain_range(out, mark, start, end);
@@ -145,29 +156,24 @@ impl HeadSeries {
     /// change in memory bytes (negative).
     pub fn drop_before(&mut self, until: i64) -> isize {
         let before = self.memory_bytes() as isize;
-        let mut keep_from = 0;
-        let mut straddler = None;
-        for (i, c) in self.chunks.iter().enumerate() {
-            if c.last_t() < until {
-                keep_from = i + 1;
-            } else {
-                if c.first_t() < until {
-                    straddler = Some(i);
-                }
-                break;
-            }
+        self.full.retain(|c| c.last_t() >= until);
+        if self.open.as_ref().is_some_and(|c| c.last_t() < until) {
+            self.open = None;
         }
-        if let Some(i) = straddler {
-            // Only a forced seal cuts inside a chunk: re-encode the part that stays.
+        // Only a forced seal cuts inside a chunk: re-encode the part that stays.
+        let straddling = self.full.first_mut().or(self.open.as_mut()).filter(|c| c.first_t() < until);
+        if let Some(c) = straddling {
             let mut s = Vec::new();
-            self.chunks[i].decode_into(&mut s);
+            c.decode_into(&mut s);
             let mut enc = XorEncoder::new();
             for x in s.iter().filter(|x| x.t >= until) {
                 enc.append(x.t, x.v);
             }
-            self.chunks[i].enc = enc;
+            c.enc = enc;
         }
-        self.chunks.drain(..keep_from);
+        if self.open.is_none() {
+            self.open = self.full.pop();
+        }
         self.ooo.retain(|s| s.t >= until);
         if self.ooo.is_empty() {
             self.ooo = Vec::new();
@@ -229,8 +235,9 @@ mod tests {
         for t in 0..3000i64 {
             s.insert(t, 1.0, t / 2000);
         }
-        assert_eq!(s.chunks.len(), 3, "1024 + 976 in partition 0, 1000 in partition 1");
-        assert!(s.chunks.windows(2).all(|w| w[0].last_t() < w[1].first_t()));
+        let chunks: Vec<&HeadChunk> = s.chunks().collect();
+        assert_eq!(chunks.len(), 3, "1024 + 976 in partition 0, 1000 in partition 1");
+        assert!(chunks.windows(2).all(|w| w[0].last_t() < w[1].first_t()));
         s.drop_before(1500);
         assert_eq!(read_all(&s).first().map(|x| x.0), Some(1500));
         assert_eq!(s.samples(), 1500);

@@ -89,6 +89,7 @@ pub fn ingest(args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
     let outcome = ingest::run(&db, &plan, &progress)?;
     let ingest_seconds = started.elapsed().as_secs_f64();
     let stats = db.stats().engine;
+    let peak_rss_ingest = peak_rss_bytes();
     db.close()?;
 
     // Reopen: everything not yet sealed comes back from the WAL.
@@ -96,6 +97,7 @@ pub fn ingest(args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
     let db = Db::open(&dir, options)?;
     let reopen_seconds = reopen_started.elapsed().as_secs_f64();
     let replayed = db.stats().engine.samples_replayed;
+    let peak_rss_replay = peak_rss_bytes();
 
     let seal_started = Instant::now();
     db.seal()?;
@@ -116,6 +118,8 @@ pub fn ingest(args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
         "bytes_on_disk": bytes_on_disk,
         "bytes_per_sample": bytes_on_disk as f64 / samples.max(1) as f64,
         "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_after_ingest_bytes": peak_rss_ingest,
+        "peak_rss_after_replay_bytes": peak_rss_replay,
         "durability": args.durability.to_string(),
         "batch": plan.batch,
         "writers": writers,

@@ -54,7 +54,11 @@ pub fn run(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
                 std::thread::sleep(Duration::from_millis(250));
                 let n = progress.load(Relaxed);
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
-                eprint!("\r  {:>5.1}%  {n} samples  {:.1} M samples/s ", 100.0 * n as f64 / total as f64, n as f64 / secs / 1e6);
+                eprint!(
+                    "\r  {:>5.1}%  {n} samples  {:.1} M samples/s ",
+                    100.0 * n as f64 / total as f64,
+                    n as f64 / secs / 1e6
+                );
             }
             eprintln!();
         });

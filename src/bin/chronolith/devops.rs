@@ -84,8 +84,13 @@ pub struct SeriesGen {
 #[derive(Clone, Debug)]
 enum Kind {
     /// Value in hundredths, 0..=10_000.
-    Gauge { hundredths: i64 },
-    Counter { value: u64, rate: u64 },
+    Gauge {
+        hundredths: i64,
+    },
+    Counter {
+        value: u64,
+        rate: u64,
+    },
 }
 
 impl SeriesGen {

@@ -75,10 +75,7 @@ pub fn run(db: &Db, plan: &Plan, progress: &AtomicU64) -> Result<Outcome, chrono
                 s.spawn(move || write_range(db, plan, gens, refs, &mut rng, &barrier, progress))
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(chronolith::Error::Closed)))
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or(Err(chronolith::Error::Closed))).collect()
     });
     for r in results {
         let (stored, rejected) = r?;
