@@ -20,7 +20,10 @@ pub struct EngineStats {
     pub duplicates_dropped: u64,
     pub rejected: RejectCounts,
     pub samples_replayed: u64,
-    pub replay_ms: u64,
+    /// Time spent replaying the sample log on open.
+    pub replay_micros: u64,
+    /// Time the whole open took (blocks, series log, sample log).
+    pub open_micros: u64,
     pub series: u64,
     pub head_series: u64,
     pub head_samples: u64,
@@ -53,7 +56,8 @@ pub(crate) struct Counters {
     pub unknown_series: AtomicU64,
     pub invalid_labels: AtomicU64,
     pub samples_replayed: AtomicU64,
-    pub replay_ms: AtomicU64,
+    pub replay_micros: AtomicU64,
+    pub open_micros: AtomicU64,
     pub seals: AtomicU64,
     pub last_seal_ms: AtomicU64,
     pub overloaded: AtomicU64,

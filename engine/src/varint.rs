@@ -47,6 +47,27 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub fn uvarint(&mut self) -> Option<u64> {
+        // Fast paths: WAL records are mostly one-byte ids and deltas and two- or
+        // three-byte decimal values.
+        match self.buf.get(self.pos..) {
+            Some([a, ..]) if *a < 0x80 => {
+                self.pos += 1;
+                Some(u64::from(*a))
+            }
+            Some([a, b, ..]) if *b < 0x80 => {
+                self.pos += 2;
+                Some(u64::from(a & 0x7f) | u64::from(*b) << 7)
+            }
+            Some([a, b, c, ..]) if *c < 0x80 => {
+                self.pos += 3;
+                Some(u64::from(a & 0x7f) | u64::from(b & 0x7f) << 7 | u64::from(*c) << 14)
+            }
+            _ => self.uvarint_multi(),
+        }
+    }
+
+    #[inline(never)]
+    fn uvarint_multi(&mut self) -> Option<u64> {
         let mut v: u64 = 0;
         let mut shift = 0u32;
         loop {

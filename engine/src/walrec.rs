@@ -95,6 +95,8 @@ pub fn encode_samples(ids: &[SeriesId], ts: &[i64], vs: &[f64], out: &mut Vec<u8
     put_uvarint(out, n as u64);
     let base_t = ts.first().copied().unwrap_or(0);
     put_ivarint(out, base_t);
+    let max_t = ts[..n].iter().copied().max().unwrap_or(base_t);
+    put_ivarint(out, max_t.wrapping_sub(base_t));
     out.push(scale.map_or(VALUES_RAW, |s| VALUES_DECIMAL + s));
     let mut prev_id = 0i64;
     for i in 0..n {
@@ -109,6 +111,15 @@ pub fn encode_samples(ids: &[SeriesId], ts: &[i64], vs: &[f64], out: &mut Vec<u8
     }
 }
 
+/// The newest timestamp in a samples payload, read from its header alone, so replay can
+/// skip records that sealed blocks already hold without decoding them.
+pub fn samples_max_t(payload: &[u8]) -> Option<i64> {
+    let mut r = Reader::new(payload);
+    r.uvarint()?;
+    let base_t = r.ivarint()?;
+    Some(base_t.wrapping_add(r.ivarint()?))
+}
+
 /// Decodes a samples payload, calling `f(id, t, v)` for each sample in order.
 pub fn decode_samples(payload: &[u8], mut f: impl FnMut(SeriesId, i64, f64)) -> Result<(), RecordError> {
     let mut r = Reader::new(payload);
@@ -119,6 +130,7 @@ pub fn decode_samples(payload: &[u8], mut f: impl FnMut(SeriesId, i64, f64)) -> 
         return Err(err(&r, "sample count exceeds payload"));
     }
     let base_t = r.ivarint().ok_or_else(|| err(&r, "base timestamp"))?;
+    let max_t = base_t.wrapping_add(r.ivarint().ok_or_else(|| err(&r, "max timestamp"))?);
     let mode = r.u8().ok_or_else(|| err(&r, "value mode"))?;
     let scale = match mode {
         VALUES_RAW => None,
@@ -137,6 +149,9 @@ pub fn decode_samples(payload: &[u8], mut f: impl FnMut(SeriesId, i64, f64)) -> 
         };
         if id <= 0 {
             return Err(err(&r, "series id out of range"));
+        }
+        if t > max_t {
+            return Err(err(&r, "timestamp after the record's max"));
         }
         f(SeriesId(id as u64), t, v);
     }
@@ -170,6 +185,7 @@ mod tests {
         assert!(buf.len() < 1000 * 5, "{} bytes", buf.len());
         let got = round_trip(&ids, &ts, &vs);
         assert!(got.iter().zip(&vs).all(|(g, v)| g.2 == v.to_bits()));
+        assert_eq!(samples_max_t(&buf), Some(1_700_000_000_000));
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod mmap;
 mod reader;
 mod writer;
 
-pub use index::{ChunkRef, Index};
+pub use index::{decode as decode_index, ChunkRef, Index};
 pub use meta::BlockMeta;
 pub use reader::Block;
 pub use writer::{BlockWriter, SEALED_CHUNK_SAMPLES_MAX};

@@ -20,6 +20,10 @@ impl BitWriter {
         Self::default()
     }
 
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self { buf: Vec::with_capacity(bytes), ..Self::default() }
+    }
+
     /// The bits written up to the last [`BitWriter::sync`]; the last byte is zero-filled in
     /// its unused low bits.
     pub(crate) fn bytes(&self) -> &[u8] {

@@ -125,7 +125,22 @@ impl XorEncoder {
     /// An empty chunk.
     #[must_use]
     pub fn new() -> Self {
-        Self { w: BitWriter::new(), n: 0, first_t: 0, last_t: 0, last_v: 0.0, delta: 0, values: XorValues::new() }
+        Self::with_capacity(0)
+    }
+
+    /// An empty chunk with room for `bytes` of stream: a head that knows how large the
+    /// series' last chunk grew avoids the reallocations of growing from nothing.
+    #[must_use]
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            w: BitWriter::with_capacity(bytes),
+            n: 0,
+            first_t: 0,
+            last_t: 0,
+            last_v: 0.0,
+            delta: 0,
+            values: XorValues::new(),
+        }
     }
 
     /// Appends one sample; `t` must be greater than the last appended timestamp.

@@ -72,6 +72,7 @@ impl Engine {
         let counters = Counters::default();
         let sample_dir = dir.join(SAMPLE_LOG_DIR);
         let max_id = registry.next_id().0 - 1;
+        let replay_started = Instant::now();
         let replay = replay_samples(&sample_dir, wal_opts, mode, &head, max_id)?;
         let (sample_log, segment_max_t, replayed) = (replay.wal, replay.segment_max_t, replay.stored);
         if replay.unknown > 0 && mode != RecoveryMode::Salvage {
@@ -85,7 +86,8 @@ impl Engine {
             ));
         }
         counters.samples_replayed.store(replayed, Relaxed);
-        counters.replay_ms.store(started.elapsed().as_millis() as u64, Relaxed);
+        counters.replay_micros.store(replay_started.elapsed().as_micros() as u64, Relaxed);
+        counters.open_micros.store(started.elapsed().as_micros() as u64, Relaxed);
 
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -143,6 +145,10 @@ struct Replayed {
 
 /// Records in flight between the reading thread and the helper.
 const REPLAY_QUEUE_RECORDS: usize = 8;
+/// Shards the reading thread inserts itself (of 64); the helper takes the rest. The
+/// reader also decodes, which costs about as much as inserting 40% of a record, so it
+/// takes a quarter of the shards (balanced with `chronolith bench replay` under perf).
+const REPLAY_READER_SHARDS: u32 = 16;
 
 /// Replays the sample log into the head. The reading thread decodes each record once;
 /// it and one helper thread then insert disjoint halves of the shards, so replay uses
@@ -154,11 +160,12 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
     let count_stored = |placed: &[Placed]| placed.iter().filter(|p| **p == Placed::Stored).count() as u64;
     let (wal, stored) = std::thread::scope(|s| -> Result<(Wal, u64)> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Decoded>>(REPLAY_QUEUE_RECORDS);
+        let (mine, helpers) = Part::split(REPLAY_READER_SHARDS);
         let helper = s.spawn(move || {
             let mut placed = Vec::new();
             let mut stored = 0;
             for rec in rx {
-                head.append_part(&rec.ids, &rec.ts, &rec.vs, false, &mut placed, Part { index: 1, count: 2 });
+                head.append_part(&rec.ids, &rec.ts, &rec.vs, false, &mut placed, helpers);
                 stored += count_stored(&placed);
             }
             stored
@@ -167,6 +174,10 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
         let mut stored = 0;
         let opened = Wal::open(dir, opts, mode, |pos, kind, payload| {
             if first_err.is_some() || kind != RECORD_SAMPLES {
+                return;
+            }
+            // Records wholly older than the seal boundary are in blocks already.
+            if walrec::samples_max_t(payload).is_some_and(|t| t < head.sealed_until()) {
                 return;
             }
             let mut rec = Decoded::default();
@@ -194,10 +205,10 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
             let rec = Arc::new(rec);
             // If the helper is gone (it cannot fail), this half is simply done here.
             if let Err(std::sync::mpsc::SendError(rec)) = tx.send(rec.clone()) {
-                head.append_part(&rec.ids, &rec.ts, &rec.vs, false, &mut placed, Part { index: 1, count: 2 });
+                head.append_part(&rec.ids, &rec.ts, &rec.vs, false, &mut placed, helpers);
                 stored += count_stored(&placed);
             }
-            head.append_part(&rec.ids, &rec.ts, &rec.vs, false, &mut placed, Part { index: 0, count: 2 });
+            head.append_part(&rec.ids, &rec.ts, &rec.vs, false, &mut placed, mine);
             stored += count_stored(&placed);
         });
         drop(tx);

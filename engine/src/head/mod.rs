@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicI64, AtomicIsize, AtomicU64, Ordering};
 
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
+const _: () = assert!(SHARDS == 64, "Part is a 64-bit shard mask");
 
 #[derive(Debug, Default)]
 struct Shard {
@@ -36,15 +37,23 @@ impl Shard {
     }
 }
 
-/// A subset of the shards: those with `shard % count == index`.
+/// A subset of the shards, as a bit mask (bit `s` = shard `s`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Part {
-    pub index: usize,
-    pub count: usize,
-}
+pub struct Part(pub u64);
 
 impl Part {
-    pub const ALL: Part = Part { index: 0, count: 1 };
+    pub const ALL: Part = Part(u64::MAX);
+
+    /// The first `n` shards, and the rest: a split of one batch between two threads
+    /// that need not be even (the thread that also decodes takes fewer).
+    pub fn split(n: u32) -> (Part, Part) {
+        let low = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+        (Part(low), Part(!low))
+    }
+
+    fn has(self, shard: usize) -> bool {
+        self.0 >> shard & 1 == 1
+    }
 }
 
 /// How one sample of a batch fared in the head.
@@ -152,7 +161,7 @@ impl Head {
         let mut max_stored = i64::MIN;
         let mut stored = 0u64;
         let mut bytes_delta = 0isize;
-        for s in (part.index..SHARDS).step_by(part.count.max(1)) {
+        for s in (0..SHARDS).filter(|s| part.has(*s)) {
             let group = &order[counts[s] as usize..counts[s + 1] as usize];
             if group.is_empty() {
                 continue;
@@ -274,9 +283,12 @@ mod tests {
         assert_eq!(head.series_ids(), [SeriesId(1)]);
         assert_eq!(head.min_t(), Some(600));
         assert_eq!(head.samples(), 1);
-        // Parts split the shards: series 1 is in part 1 of 2, series 2 in part 0.
-        let half = Part { index: 0, count: 2 };
-        head.append_part(&[SeriesId(1), SeriesId(2)], &[700, 700], &[1.0, 1.0], true, &mut placed, half);
+        // Parts split the shards: series 1 is in shard 1, series 2 in shard 2.
+        let (first_two, _) = Part::split(2);
+        head.append_part(&[SeriesId(1), SeriesId(2)], &[700, 700], &[1.0, 1.0], true, &mut placed, first_two);
+        assert_eq!(placed, [Placed::Stored, Placed::OutOfBounds]);
+        let (_, rest) = Part::split(2);
+        head.append_part(&[SeriesId(1), SeriesId(2)], &[800, 800], &[1.0, 1.0], true, &mut placed, rest);
         assert_eq!(placed, [Placed::OutOfBounds, Placed::Stored]);
     }
 }

@@ -106,7 +106,9 @@ impl HeadSeries {
     }
 
     fn push_chunk(&mut self, t: i64, v: f64, partition: i64) -> (Outcome, isize) {
-        let mut enc = XorEncoder::new();
+        // Size the new chunk like the last one (plus a little), when there was one.
+        let guess = self.open.as_ref().map_or(0, |c| c.enc.bytes().len() + 64);
+        let mut enc = XorEncoder::with_capacity(guess);
         enc.append(t, v);
         let bytes = enc.memory_bytes() + 16;
         if let Some(full) = self.open.replace(HeadChunk { partition, enc }) {

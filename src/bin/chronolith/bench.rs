@@ -37,11 +37,47 @@ pub struct IngestArgs {
     /// Keep the data directory afterwards.
     #[arg(long)]
     keep: bool,
+    /// Stop after ingest: leave the head unsealed in the WAL (implies --keep), to feed
+    /// `bench replay`.
+    #[arg(long)]
+    no_seal: bool,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Print only the JSON object.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// A data directory with unsealed samples in its WAL (e.g. from a killed process).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Print only the JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `chronolith bench replay`: open a directory, report how fast its WAL replayed, close
+/// it without sealing (the directory is left as it was found, less a torn WAL tail).
+pub fn replay(args: &ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let db = Db::open(&args.data_dir, Options::default())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let st = db.stats().engine;
+    db.close()?;
+    let replay_seconds = st.replay_micros as f64 / 1e6;
+    let report = serde_json::json!({
+        "replay_samples": st.samples_replayed,
+        "replay_seconds": replay_seconds,
+        "replay_samples_per_sec": st.samples_replayed as f64 / replay_seconds,
+        "open_seconds": seconds,
+        "series": st.series,
+        "head_bytes": st.head_bytes,
+        "peak_rss_bytes": peak_rss_bytes(),
+    });
+    println!("{}", if args.json { report.to_string() } else { serde_json::to_string_pretty(&report)? });
+    Ok(())
 }
 
 pub fn ingest(args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -91,12 +127,19 @@ pub fn ingest(args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
     let stats = db.stats().engine;
     let peak_rss_ingest = peak_rss_bytes();
     db.close()?;
+    if args.no_seal {
+        let kept = _guard.map_or(dir.clone(), tempfile::TempDir::keep);
+        eprintln!("ingested {} samples in {ingest_seconds:.2} s; left unsealed in {}", outcome.samples, kept.display());
+        return Ok(());
+    }
 
     // Reopen: everything not yet sealed comes back from the WAL.
     let reopen_started = Instant::now();
     let db = Db::open(&dir, options)?;
     let reopen_seconds = reopen_started.elapsed().as_secs_f64();
-    let replayed = db.stats().engine.samples_replayed;
+    let opened = db.stats().engine;
+    let replayed = opened.samples_replayed;
+    let replay_seconds = opened.replay_micros as f64 / 1e6;
     let peak_rss_replay = peak_rss_bytes();
 
     let seal_started = Instant::now();
@@ -132,8 +175,9 @@ pub fn ingest(args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
         "wal_fsync_ms_max": stats.wal_fsync_nanos_max as f64 / 1e6,
         "blocks": after.blocks,
         "replay_samples": replayed,
-        "replay_seconds": reopen_seconds,
-        "replay_samples_per_sec": replayed as f64 / reopen_seconds,
+        "replay_seconds": replay_seconds,
+        "replay_samples_per_sec": replayed as f64 / replay_seconds,
+        "reopen_seconds": reopen_seconds,
     });
     if args.json {
         println!("{report}");

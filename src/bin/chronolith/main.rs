@@ -30,6 +30,8 @@ enum Command {
 enum BenchCommand {
     /// Ingest throughput, size on disk, memory and WAL replay speed of the write path.
     Ingest(bench::IngestArgs),
+    /// WAL replay speed of an existing data directory.
+    Replay(bench::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a),
+        Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
