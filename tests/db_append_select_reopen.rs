@@ -2,9 +2,9 @@
 //! sealed blocks, exact recovery of unsealed samples from the WAL, per-sample rejections
 //! and their counters, out-of-order samples, bit-exact special floats, and the directory
 //! lock.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chronolith::{Batch, Db, Error, Labels, MatchOp, Matcher, Options, RejectReason, SeriesId};
+use chronolith::{Batch, Db, Error, Labels, MatchOp, Matcher, Options, RejectReason, Rejection, SeriesId};
 use std::collections::BTreeMap;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -148,7 +148,9 @@ fn select_spans_head_and_sealed_blocks_in_time_order() -> TestResult {
     let ranges = [(0, 280)];
 
     let check = |db: &Db| -> TestResult {
-        for (start, end) in [(i64::MIN, i64::MAX), (0, 279_000), (59_500, 60_500), (170_000, 200_000), (179_000, 180_000)] {
+        for (start, end) in
+            [(i64::MIN, i64::MAX), (0, 279_000), (59_500, 60_500), (170_000, 200_000), (179_000, 180_000)]
+        {
             let got = dump(db, &[Matcher::metric("cpu")], start, end)?;
             assert_eq!(got, expected_grid(&hosts, &ranges, start, end), "range [{start}, {end}]");
         }
@@ -240,12 +242,8 @@ fn rejections_are_per_sample_and_counted() -> TestResult {
     assert_eq!(st.rejected.invalid_labels, 1);
     assert_eq!(st.series, 1, "the invalid label set created no series");
 
-    let expect = vec![
-        (91_000, 7f64.to_bits()),
-        (100_000, 1f64.to_bits()),
-        (101_000, 2f64.to_bits()),
-        (102_000, 3f64.to_bits()),
-    ];
+    let expect =
+        vec![(91_000, 7f64.to_bits()), (100_000, 1f64.to_bits()), (101_000, 2f64.to_bits()), (102_000, 3f64.to_bits())];
     let all = dump(&db, &[], i64::MIN, i64::MAX)?;
     assert_eq!(all, Dump::from([(cpu("a").to_string(), expect.clone())]));
 
@@ -417,5 +415,121 @@ fn second_open_of_an_open_directory_is_locked() -> TestResult {
     let db = Db::open(dir.path(), Options::default())?;
     drop(db);
     let _db = Db::open(dir.path(), Options::default())?;
+    Ok(())
+}
+
+/// Regression: a batch whose values are all decimals (so the WAL record uses the decimal
+/// value mode) must still replay `-0.0` as `-0.0`, not `+0.0`. Found by model_random_ops.
+#[test]
+fn negative_zero_survives_wal_replay_in_a_decimal_batch() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let base = 1_700_000_000_000i64;
+    let vals = [1.5, -0.0, 2.0, 0.0, -0.0, -3.25];
+    {
+        let db = Db::open(dir.path(), Options::default())?;
+        let mut b = Batch::new();
+        for (k, v) in vals.iter().enumerate() {
+            b.add_labels(cpu("z"), base + k as i64 * 1_000, *v);
+        }
+        // A batch of just -0.0: scale 0.
+        b.add_labels(cpu("y"), base, -0.0);
+        assert_eq!(db.append(&b)?.stored, vals.len() + 1);
+        drop(db);
+    }
+    let db = Db::open(dir.path(), Options::default())?;
+    let got = dump(&db, &[], i64::MIN, i64::MAX)?;
+    let want: Vec<(i64, u64)> = vals.iter().enumerate().map(|(k, v)| (base + k as i64 * 1_000, v.to_bits())).collect();
+    assert_eq!(got[&cpu("y").to_string()], vec![(base, (-0.0f64).to_bits())], "-0.0 came back as +0.0");
+    assert_eq!(got[&cpu("z").to_string()], want, "-0.0 came back as +0.0");
+    Ok(())
+}
+
+/// Timestamps are `i64` milliseconds and may be negative (historic data) or extreme:
+/// head, WAL replay and sealed blocks must all keep them exactly.
+fn timestamps_round_trip(ts: &[i64]) -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut b = Batch::new();
+    for (k, t) in ts.iter().enumerate() {
+        b.add_labels(cpu("a"), *t, k as f64 + 0.5);
+        b.add_labels(cpu("b"), *t, -(k as f64) - 1.0);
+    }
+    let series = |h: &str, f: fn(usize) -> f64| -> (String, Vec<(i64, u64)>) {
+        (cpu(h).to_string(), ts.iter().enumerate().map(|(k, t)| (*t, f(k).to_bits())).collect())
+    };
+    let want: Dump = [series("a", |k| k as f64 + 0.5), series("b", |k| -(k as f64) - 1.0)].into_iter().collect();
+    let opts = Options { ooo_window_ms: 0, ..small_partitions() };
+    {
+        let db = Db::open(dir.path(), opts.clone())?;
+        let r = db.append(&b)?;
+        assert_eq!(r.stored, 2 * ts.len(), "{ts:?}: {r:?}");
+        assert_eq!(dump(&db, &[], i64::MIN, i64::MAX)?, want, "{ts:?} from the head");
+        drop(db);
+    }
+    let db = Db::open(dir.path(), opts.clone())?;
+    assert_eq!(dump(&db, &[], i64::MIN, i64::MAX)?, want, "{ts:?} after WAL replay");
+    db.seal()?;
+    assert_eq!(dump(&db, &[], i64::MIN, i64::MAX)?, want, "{ts:?} after seal");
+    let (lo, hi) = (ts[1], ts[2]);
+    let a = cpu("a").to_string();
+    let part: Vec<(i64, u64)> = want[&a].iter().copied().filter(|(t, _)| (lo..=hi).contains(t)).collect();
+    assert_eq!(dump(&db, &[Matcher::eq("host", "a")], lo, hi)?[&a], part);
+    db.close()?;
+    let db = Db::open(dir.path(), opts)?;
+    assert_eq!(dump(&db, &[], i64::MIN, i64::MAX)?, want, "{ts:?} sealed, after reopen");
+    Ok(())
+}
+
+#[test]
+fn negative_timestamps_round_trip() -> TestResult {
+    timestamps_round_trip(&[-180_001, -120_000, -60_001, -1, 0, 1, 59_999, 60_000])
+}
+
+#[test]
+fn timestamps_near_i64_min_round_trip() -> TestResult {
+    timestamps_round_trip(&[i64::MIN, i64::MIN + 1, i64::MIN + 1_000, i64::MIN + 61_000])
+}
+
+#[test]
+fn timestamps_near_i64_max_round_trip() -> TestResult {
+    timestamps_round_trip(&[i64::MAX - 61_000, i64::MAX - 1_000, i64::MAX - 2, i64::MAX - 1])
+}
+
+/// Regression: one sample at `i64::MAX` once hung the sealer (and with it `close`): seal
+/// ranges are half-open, so that timestamp could never be sealed. It is now refused as
+/// out of bounds, and everything below it still round-trips and seals.
+#[test]
+fn a_sample_at_i64_max_is_refused_and_does_not_hang_the_sealer() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(dir.path(), small_partitions())?;
+    let mut b = Batch::new();
+    b.add_labels(cpu("a"), i64::MAX - 1, 1.0);
+    b.add_labels(cpu("a"), i64::MAX, 2.0);
+    let r = db.append(&b)?;
+    assert_eq!(r.stored, 1);
+    assert_eq!(r.rejected, vec![Rejection { index: 1, reason: RejectReason::OutOfBounds }]);
+    db.seal()?;
+    assert_eq!(dump(&db, &[], i64::MIN, i64::MAX)?[&cpu("a").to_string()], vec![(i64::MAX - 1, 1f64.to_bits())]);
+    db.close()?;
+    timestamps_round_trip(&[i64::MAX - 61_000, i64::MAX - 2_000, i64::MAX - 1_000, i64::MAX - 1])
+}
+
+/// Regression: a range with start after end (a bad query) selects nothing, from the head
+/// and from blocks; it must not panic.
+#[test]
+fn select_with_start_after_end_is_empty_not_a_panic() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(dir.path(), Options::default())?;
+    let mut b = Batch::new();
+    for t in [1_000, 2_000, 3_000] {
+        b.add_labels(cpu("a"), t, t as f64);
+    }
+    db.append(&b)?;
+    for (start, end) in [(2_500, 1_500), (3_000, 1_000), (1_000, 999), (2_001, 2_000)] {
+        assert!(dump(&db, &[], start, end)?.is_empty(), "[{start}, {end}] from the head");
+    }
+    db.seal()?;
+    for (start, end) in [(2_500, 1_500), (3_000, 1_000), (1_000, 999), (2_001, 2_000)] {
+        assert!(dump(&db, &[], start, end)?.is_empty(), "[{start}, {end}] from a block");
+    }
     Ok(())
 }

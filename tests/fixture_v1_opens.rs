@@ -5,7 +5,7 @@
 //!
 //! Regenerate (only when adding a new format version, into a new directory):
 //! `cargo test -p chronolith --test fixture_v1_opens -- --ignored write_fixture`
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chronolith::{Batch, Db, Labels, Matcher, Options, RejectReason};
 use std::collections::BTreeMap;
@@ -47,7 +47,9 @@ fn t_of(i: usize) -> i64 {
 fn value(k: usize, i: usize) -> f64 {
     match (i + k) % 17 {
         3 => f64::NAN,
-        5 => -0.0,
+        // -0.0 only in the sealed part: the v1 WAL writer of the time lost its sign in
+        // all-decimal records (see db_append_select_reopen.rs), which must not be frozen here.
+        5 if i < SEALED => -0.0,
         7 => f64::INFINITY,
         11 => -(i as f64) * 1e-9,
         _ => (k * 100) as f64 + i as f64 * 0.25,

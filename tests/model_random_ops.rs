@@ -5,7 +5,7 @@
 //!
 //! `CHRONOLITH_MODEL_SEEDS=N` runs N seeds per test (default 30 and 10),
 //! `CHRONOLITH_MODEL_SEED=S` runs only seed S, `CHRONOLITH_MODEL_OPS=N` sets the sequence length.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chronolith::{Batch, Db, Durability, Labels, MatchOp, Matcher, Options, RejectReason, SeriesId};
 use std::collections::BTreeMap;
@@ -200,7 +200,11 @@ fn random_matchers(rng: &mut Rng) -> Vec<ModelMatcher> {
                 let alts: Vec<String> = (0..1 + rng.below(3)).map(|_| format!("h{}", rng.below(5))).collect();
                 ModelMatcher { name: "host", op, value: alts.join("|") }
             }
-            5 => ModelMatcher { name: "dc", op: MatchOp::Equal, value: ["east", "west", ""][rng.below(3) as usize].into() },
+            5 => ModelMatcher {
+                name: "dc",
+                op: MatchOp::Equal,
+                value: ["east", "west", ""][rng.below(3) as usize].into(),
+            },
             6 => ModelMatcher { name: "dc", op: MatchOp::NotEqual, value: ["east", ""][rng.below(2) as usize].into() },
             _ => ModelMatcher { name: "dc", op: MatchOp::RegexMatch, value: "east|west".into() },
         };
@@ -211,7 +215,9 @@ fn random_matchers(rng: &mut Rng) -> Vec<ModelMatcher> {
 
 fn random_value(rng: &mut Rng) -> f64 {
     match rng.below(10) {
-        0 => [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, f64::MAX, f64::from_bits(1)][rng.below(7) as usize],
+        0 => {
+            [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, f64::MAX, f64::from_bits(1)][rng.below(7) as usize]
+        }
         1 | 2 => f64::from_bits(rng.next()),
         3 => rng.below(4) as f64,
         _ => rng.below(100_000) as f64 / 100.0,
@@ -329,8 +335,12 @@ fn run(cfg: &Run, log: &mut String) -> Result<(), String> {
             for r in &rep.rejected {
                 got[r.index] = Some(Fate::Rejected(r.reason));
             }
-            let want_rejected: Vec<(usize, Fate)> =
-                fates.iter().enumerate().filter(|(_, f)| matches!(f, Fate::Rejected(_))).map(|(i, f)| (i, *f)).collect();
+            let want_rejected: Vec<(usize, Fate)> = fates
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| matches!(f, Fate::Rejected(_)))
+                .map(|(i, f)| (i, *f))
+                .collect();
             let got_rejected: Vec<(usize, Fate)> =
                 got.iter().enumerate().filter_map(|(i, f)| f.map(|f| (i, f))).collect();
             if want_rejected != got_rejected {
@@ -345,7 +355,9 @@ fn run(cfg: &Run, log: &mut String) -> Result<(), String> {
                 ));
             }
             for &(i, id) in &rep.series {
-                let Target::Labels(s) = entries[i].0 else { return Err(format!("op {op}: ref reported for entry {i}")) };
+                let Target::Labels(s) = entries[i].0 else {
+                    return Err(format!("op {op}: ref reported for entry {i}"));
+                };
                 if *model.refs[s].get_or_insert(id) != id {
                     return Err(format!("op {op}: series {s} got ref {id}, had {:?}", model.refs[s]));
                 }
@@ -444,7 +456,10 @@ fn run_seeds(first_seed: u64, default_seeds: u64, durability_of: impl Fn(u64) ->
             Ok(Err(e)) => e,
             Err(p) => format!(
                 "panicked: {}",
-                p.downcast_ref::<String>().cloned().or(p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or(p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
             ),
         };
         let tail: Vec<&str> = log.lines().rev().take(12).collect();

@@ -72,7 +72,9 @@ pub fn decode_series(payload: &[u8], mut f: impl FnMut(SeriesId, Labels)) -> Res
 fn exact_at_scale(v: f64, s: u8) -> bool {
     let p = POW10[usize::from(s)];
     let i = (v * p).round();
-    i.abs() < DECIMAL_INT_MAX && (i / p).to_bits() == v.to_bits()
+    // Compare through the integer the encoder writes: -0.0 rounds to the integer 0,
+    // which decodes as +0.0, so it must not qualify.
+    i.abs() < DECIMAL_INT_MAX && ((i as i64) as f64 / p).to_bits() == v.to_bits()
 }
 
 /// Encodes samples `(id, t, v)` as one payload. Decimal values (as most gauges are)
@@ -190,6 +192,9 @@ mod tests {
 
     #[test]
     fn special_values_fall_back_to_raw() {
+        // Regression: -0.0 among decimals once took decimal mode and came back as +0.0.
+        let got = round_trip(&[SeriesId(1); 3], &[1, 2, 3], &[1.5, -0.0, 2.25]);
+        assert_eq!(got[1].2, (-0.0f64).to_bits());
         let vs = [0.5, -0.0, f64::NAN, f64::INFINITY, 5e-324, 0.1 + 0.2];
         let ids = vec![SeriesId(3); vs.len()];
         let ts: Vec<i64> = (0..vs.len() as i64).collect();

@@ -100,8 +100,24 @@ impl BlockWriter {
         self.series.is_empty()
     }
 
+    /// Gives up on the block: removes its temporary directory (best effort; open removes
+    /// any `.tmp` left behind).
+    pub fn abandon(self) {
+        let Self { tmp_dir, chunks, .. } = self;
+        drop(chunks);
+        let _ = fsutil::remove_dir_all(&tmp_dir);
+    }
+
     /// Writes index and meta, publishes the block, and returns its final directory and meta.
+    /// On failure the temporary directory is removed.
     pub fn finish(self) -> Result<(PathBuf, BlockMeta)> {
+        let tmp_dir = self.tmp_dir.clone();
+        self.publish().inspect_err(|_| {
+            let _ = fsutil::remove_dir_all(&tmp_dir);
+        })
+    }
+
+    fn publish(self) -> Result<(PathBuf, BlockMeta)> {
         let Self { blocks_dir, tmp_dir, chunks_path, chunks, offset, series, mut meta, .. } = self;
         let file = chunks.into_inner().map_err(|e| Error::io(&chunks_path, "write", e.into_error()))?;
         fsutil::sync_file(&file, &chunks_path)?;

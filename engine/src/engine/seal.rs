@@ -24,7 +24,9 @@ impl Engine {
         let mut written = 0;
         while let (Some(min_t), Some(max_t)) = (self.head.min_t(), self.head.max_t()) {
             let end = self.partition_end(min_t);
-            if max_t < end.saturating_add(self.opts.ooo_window_ms) {
+            // `end <= min_t` only when the partition end saturates at i64::MAX, which
+            // appends never reach (they refuse t = i64::MAX); guard the loop anyway.
+            if max_t < end.saturating_add(self.opts.ooo_window_ms) || end <= min_t {
                 break;
             }
             written += self.seal_until_locked(end)?;
@@ -70,6 +72,21 @@ impl Engine {
     fn write_block(&self, start: i64, end: i64) -> Result<bool> {
         let seq = self.blocks.allocate_seq();
         let mut w = BlockWriter::create(self.blocks.dir(), seq, 0, 0, Vec::new())?;
+        match self.fill_block(&mut w, start, end) {
+            Ok(()) if !w.is_empty() => {}
+            // Nothing to write, or a failure (say, a full disk): the samples stay in the
+            // head and the WAL; only the temporary directory goes.
+            other => {
+                w.abandon();
+                return other.map(|()| false);
+            }
+        }
+        let (dir, _meta) = w.finish()?;
+        self.blocks.apply(&[dir], &[])?;
+        Ok(true)
+    }
+
+    fn fill_block(&self, w: &mut BlockWriter, start: i64, end: i64) -> Result<()> {
         let mut buf: Vec<Sample> = Vec::new();
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
         for id in self.head.series_ids() {
@@ -88,12 +105,7 @@ impl Engine {
             vs.extend(buf.iter().map(|s| s.v));
             w.add_series(id, labels, &ts, &vs)?;
         }
-        if w.is_empty() {
-            return Ok(false);
-        }
-        let (dir, _meta) = w.finish()?;
-        self.blocks.apply(&[dir], &[])?;
-        Ok(true)
+        Ok(())
     }
 
     /// Removes sample-log segments whose every sample is older than `until`. The current

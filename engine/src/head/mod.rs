@@ -172,7 +172,9 @@ impl Head {
             for &i in group {
                 let i = i as usize;
                 let t = ts[i];
-                if t < floor {
+                // i64::MAX is refused: seal ranges are half-open, `[start, end)`, so a
+                // sample there could never be sealed.
+                if t < floor || t == i64::MAX {
                     continue;
                 }
                 let (outcome, delta) = shard.get_mut(ids[i]).insert(t, vs[i], self.partition_of(t));

@@ -196,7 +196,7 @@ fn same_or_conflict(stored: f64, v: f64) -> Outcome {
 fn retain_range(out: &mut Vec<Sample>, mark: usize, start: i64, end: i64) {
     let tail = &out[mark..];
     let lo = tail.partition_point(|s| s.t < start);
-    let hi = tail.partition_point(|s| s.t <= end);
+    let hi = tail.partition_point(|s| s.t <= end).max(lo);
     if lo > 0 {
         out.copy_within(mark + lo..mark + hi, mark);
     }
