@@ -89,7 +89,16 @@ impl Blocks {
         for &seq in &seqs {
             let path = dir.join(block_dir_name(seq));
             series_seen.clear();
-            match Block::open(&path, |id, l| series_seen.push((id, l))) {
+            // Salvage is an explicit repair: it also reads every chunk, so a block with a
+            // damaged chunk is moved aside whole rather than failing reads later.
+            let opened = Block::open(&path, |id, l| series_seen.push((id, l))).and_then(|b| {
+                if mode == RecoveryMode::Salvage {
+                    b.verify().map(|_| b)
+                } else {
+                    Ok(b)
+                }
+            });
+            match opened {
                 Ok(b) => {
                     for (id, l) in series_seen.drain(..) {
                         on_series(id, l)?;
