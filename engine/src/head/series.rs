@@ -8,6 +8,10 @@ use crate::types::Sample;
 /// never decode much; sealing re-encodes everything anyway.
 pub(crate) const HEAD_CHUNK_SAMPLES_MAX: u32 = 1024;
 
+/// Initial room of a series' first chunk: skips the smallest reallocations at little
+/// cost per series.
+const HEAD_CHUNK_FIRST_BYTES: usize = 128;
+
 /// Where an incoming sample went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -107,7 +111,7 @@ impl HeadSeries {
 
     fn push_chunk(&mut self, t: i64, v: f64, partition: i64) -> (Outcome, isize) {
         // Size the new chunk like the last one (plus a little), when there was one.
-        let guess = self.open.as_ref().map_or(0, |c| c.enc.bytes().len() + 64);
+        let guess = self.open.as_ref().map_or(HEAD_CHUNK_FIRST_BYTES, |c| c.enc.bytes().len() + 64);
         let mut enc = XorEncoder::with_capacity(guess);
         enc.append(t, v);
         let bytes = enc.memory_bytes() + 16;

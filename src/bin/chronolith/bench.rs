@@ -28,7 +28,9 @@ pub struct IngestArgs {
     counters: usize,
     #[arg(long, default_value_t = 10)]
     interval_s: u64,
-    /// Appending threads (default: one per core).
+    /// Appending threads (default: two per core, so one thread's fsync wait overlaps
+    /// another's work and group commit can share fsyncs, as a collector's scrape workers
+    /// would).
     #[arg(long)]
     writers: Option<usize>,
     /// Where to write (must be empty or absent); default: a fresh temporary directory.
@@ -93,7 +95,7 @@ pub fn ingest(args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    let writers = args.writers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let writers = args.writers.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
     let interval_ms = (args.interval_s * 1000) as i64;
     let plan = Plan {
         hosts: args.hosts,
