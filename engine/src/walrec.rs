@@ -113,6 +113,11 @@ pub fn encode_samples(ids: &[SeriesId], ts: &[i64], vs: &[f64], out: &mut Vec<u8
     }
 }
 
+/// The number of samples a samples payload claims (bounded by the caller before use).
+pub fn samples_count(payload: &[u8]) -> Option<usize> {
+    usize::try_from(Reader::new(payload).uvarint()?).ok()
+}
+
 /// The newest timestamp in a samples payload, read from its header alone, so replay can
 /// skip records that sealed blocks already hold without decoding them.
 pub fn samples_max_t(payload: &[u8]) -> Option<i64> {

@@ -100,6 +100,11 @@ impl Engine {
     /// their samples. Returns ids in the same order.
     fn create_series(&self, wanted: &[&Labels]) -> Result<Vec<SeriesId>> {
         self.check_open()?;
+        // Common case: every series exists; no need to queue behind creators.
+        let known: Option<Vec<SeriesId>> = wanted.iter().map(|l| self.registry.lookup(l)).collect();
+        if let Some(ids) = known {
+            return Ok(ids);
+        }
         let _g = self.create_series.lock();
         let mut next = self.registry.next_id().0;
         let mut out = Vec::with_capacity(wanted.len());

@@ -180,7 +180,8 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
             if walrec::samples_max_t(payload).is_some_and(|t| t < head.sealed_until()) {
                 return;
             }
-            let mut rec = Decoded::default();
+            let n = walrec::samples_count(payload).unwrap_or(0).min(payload.len());
+            let mut rec = Decoded { ids: Vec::with_capacity(n), ts: Vec::with_capacity(n), vs: Vec::with_capacity(n) };
             let res = walrec::decode_samples(payload, |id, t, v| {
                 if id.0 > max_id {
                     unknown += 1;

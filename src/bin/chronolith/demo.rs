@@ -5,6 +5,7 @@
 use crate::ingest::{self, Plan};
 use crate::util::dir_bytes;
 use chronolith::{Db, Matcher, Options};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -36,7 +37,8 @@ pub fn run(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         interval_ms: INTERVAL_MS,
         batch: 10_000,
         writers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        seed: start_ms as u64,
+        // The same hosts every run (labels come from the seed); values differ by day.
+        seed: 42,
     };
     let total = (plan.hosts * 10 * plan.points) as u64;
     println!(
@@ -50,6 +52,9 @@ pub fn run(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {
+            if !std::io::stderr().is_terminal() {
+                return;
+            }
             while !done.load(Relaxed) {
                 std::thread::sleep(Duration::from_millis(250));
                 let n = progress.load(Relaxed);
@@ -67,9 +72,9 @@ pub fn run(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         r
     })?;
     let ingest_s = started.elapsed().as_secs_f64();
-    let blocks = db.seal()?;
+    db.seal()?;
     println!(
-        "Stored {} samples of {} series in {ingest_s:.2} s ({:.1} M samples/s); sealed into {blocks} new blocks",
+        "Stored {} samples of {} series in {ingest_s:.2} s ({:.1} M samples/s), sealed into 2-hour blocks.",
         outcome.samples,
         outcome.series,
         outcome.samples as f64 / ingest_s / 1e6
@@ -79,14 +84,14 @@ pub fn run(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let end = start_ms + plan.points as i64 * INTERVAL_MS - 1;
     let matchers = [Matcher::metric("cpu_usage_user"), Matcher::eq("hostname", "host_0")];
     println!("\ncpu_usage_user{{hostname=\"host_0\"}}, per 2 h window:");
-    println!("  {:<22} {:>7} {:>8} {:>8} {:>8}", "window start (UTC ms)", "samples", "min", "avg", "max");
+    println!("  {:<17} {:>7} {:>8} {:>8} {:>8}", "window (UTC)", "samples", "min", "avg", "max");
     for series in db.select(&matchers, start_ms, end) {
         let series = series?;
         for w in series.samples.chunk_by(|a, b| a.t / (2 * HOUR_MS) == b.t / (2 * HOUR_MS)) {
             let (min, max) = w.iter().fold((f64::MAX, f64::MIN), |(lo, hi), s| (lo.min(s.v), hi.max(s.v)));
             let avg = w.iter().map(|s| s.v).sum::<f64>() / w.len() as f64;
             let t0 = w[0].t / (2 * HOUR_MS) * (2 * HOUR_MS);
-            println!("  {t0:<22} {:>7} {min:>8.2} {avg:>8.2} {max:>8.2}", w.len());
+            println!("  {:<17} {:>7} {min:>8.2} {avg:>8.2} {max:>8.2}", utc_minute(t0), w.len());
         }
     }
     let st = db.stats().engine;
@@ -102,4 +107,34 @@ pub fn run(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     println!("Data directory: {}", args.data_dir.display());
     println!("Next: run this again to add another day, or `chronolith bench ingest --help`.");
     Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC for a Unix time in milliseconds (days to civil date after
+/// Howard Hinnant's algorithm, to avoid a date crate for one table).
+fn utc_minute(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_minute;
+
+    #[test]
+    fn utc_minute_formats_known_instants() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00");
+        assert_eq!(utc_minute(crate::devops::START_MS), "2024-01-01 00:00");
+        assert_eq!(utc_minute(951_782_400_000 + 90_061_000), "2000-03-01 01:01");
+        assert_eq!(utc_minute(-60_000), "1969-12-31 23:59");
+    }
 }

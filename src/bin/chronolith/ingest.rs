@@ -36,7 +36,10 @@ pub fn run(db: &Db, plan: &Plan, progress: &AtomicU64) -> Result<Outcome, chrono
     let mut gens = devops::series(plan.hosts, plan.counters, plan.seed)?;
     let n = gens.len();
     let writers = plan.writers.clamp(1, n.max(1));
-    let mut rng = devops::Rng::new(plan.seed ^ 0xD1CE);
+    // Labels depend on the seed alone; values also on the start, so a later day of the
+    // same hosts is new data rather than a replay of the first.
+    let value_seed = plan.seed ^ (plan.start_ms as u64).rotate_left(17);
+    let mut rng = devops::Rng::new(value_seed ^ 0xD1CE);
     let mut outcome = Outcome { series: n, ..Outcome::default() };
     if plan.points == 0 || n == 0 {
         return Ok(outcome);
@@ -71,7 +74,7 @@ pub fn run(db: &Db, plan: &Plan, progress: &AtomicU64) -> Result<Outcome, chrono
             .zip(refs.chunks(per))
             .enumerate()
             .map(|(w, (gens, refs))| {
-                let mut rng = devops::Rng::new(plan.seed.wrapping_add(w as u64 + 1));
+                let mut rng = devops::Rng::new(value_seed.wrapping_add(w as u64 + 1));
                 s.spawn(move || {
                     let r = write_range(db, plan, gens, refs, &mut rng, (w, progress_of), progress);
                     // Finished or failed: never hold the others back.
