@@ -27,8 +27,8 @@ use std::time::Duration;
 
 pub use chronolith_compaction::SealerStatus;
 pub use chronolith_engine::{
-    AppendReport, Batch, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options, RecoveryMode, RejectReason,
-    Rejection, Result, Sample, Select, SeriesId, SeriesSamples,
+    AppendReport, Batch, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options, RecoveryMode,
+    RecoveryReport, RejectReason, Rejection, Result, Sample, Select, SeriesId, SeriesSamples,
 };
 
 /// How often the sealer looks for closed partitions even without a hint.

@@ -28,7 +28,7 @@ pub use labels::{LabelLimits, Labels};
 pub use matcher::{MatchOp, Matcher};
 pub use options::Options;
 pub use registry::Registry;
-pub use stats::{EngineStats, RejectCounts};
+pub use stats::{EngineStats, RecoveryReport, RejectCounts};
 pub use types::{Sample, SeriesId, Timestamp};
 
 pub use chronolith_wal::{Durability, RecoveryMode};

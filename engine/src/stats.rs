@@ -12,6 +12,19 @@ pub struct RejectCounts {
     pub invalid_labels: u64,
 }
 
+/// What the last open had to repair. Empty after a clean shutdown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Torn WAL tails cut back to the last valid record (unacknowledged writes).
+    pub torn_tails: Vec<String>,
+    /// Damaged WAL segments and blocks moved aside by salvage recovery, and why.
+    pub moved_aside: Vec<String>,
+    /// Temporary or half-removed block directories deleted.
+    pub leftovers_removed: usize,
+    /// Samples dropped because the series log lost their series (salvage only).
+    pub samples_dropped: u64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct EngineStats {
     /// Samples stored (accepted and not exact duplicates) since open, replay excluded.
@@ -24,6 +37,8 @@ pub struct EngineStats {
     pub replay_micros: u64,
     /// Time the whole open took (blocks, series log, sample log).
     pub open_micros: u64,
+    /// What the open repaired.
+    pub recovery: RecoveryReport,
     pub series: u64,
     pub head_series: u64,
     pub head_samples: u64,

@@ -13,7 +13,7 @@ use crate::blockset::Blocks;
 use crate::head::Head;
 use crate::options::Options;
 use crate::registry::Registry;
-use crate::stats::{Counters, EngineStats};
+use crate::stats::{Counters, EngineStats, RecoveryReport};
 use chronolith_wal::{SegmentId, Wal};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
@@ -57,6 +57,8 @@ pub struct Engine {
     seal_hinted: AtomicI64,
     /// Set after a WAL failure: appends are refused until reopen.
     poisoned: AtomicBool,
+    /// What open repaired.
+    recovery: RecoveryReport,
 }
 
 impl std::fmt::Debug for Engine {
@@ -117,6 +119,7 @@ impl Engine {
             samples_replayed: c.samples_replayed.load(Relaxed),
             replay_micros: c.replay_micros.load(Relaxed),
             open_micros: c.open_micros.load(Relaxed),
+            recovery: self.recovery.clone(),
             series: self.registry.len() as u64,
             head_series: self.head.series_count() as u64,
             head_samples: self.head.samples(),

@@ -10,10 +10,10 @@ use crate::head::{Head, Part, Placed};
 use crate::labels::Labels;
 use crate::options::Options;
 use crate::registry::Registry;
-use crate::stats::Counters;
+use crate::stats::{Counters, RecoveryReport};
 use crate::types::SeriesId;
 use crate::walrec::{self, RECORD_SAMPLES, RECORD_SERIES};
-use chronolith_wal::{RecoveryMode, SegmentId, Wal, WalOptions};
+use chronolith_wal::{RecoveryMode, ReplayReport, SegmentId, Wal, WalOptions};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -39,13 +39,22 @@ impl Engine {
             }
         };
         let blocks_dir = dir.join(BLOCKS_DIR);
-        let (blocks, _report) = Blocks::open(&blocks_dir, mode, |id, l| register(id, l, &registry, &blocks_dir))?;
+        let (blocks, blocks_report) = Blocks::open(&blocks_dir, mode, |id, l| register(id, l, &registry, &blocks_dir))?;
+        let mut recovery = RecoveryReport {
+            leftovers_removed: blocks_report.removed_leftovers.len(),
+            moved_aside: blocks_report
+                .moved_aside
+                .iter()
+                .map(|(p, why)| format!("block moved to {}: {why}", p.display()))
+                .collect(),
+            ..RecoveryReport::default()
+        };
         let sealed_until = blocks.snapshot().iter().map(|b| b.meta().max_t.saturating_add(1)).max();
 
         let wal_opts = WalOptions { segment_bytes_max: opts.wal_segment_bytes_max, durability: opts.durability };
         let series_dir = dir.join(SERIES_LOG_DIR);
         let mut first_err: Option<Error> = None;
-        let (series_log, _) = Wal::open(&series_dir, wal_opts.clone(), mode, |pos, kind, payload| {
+        let (series_log, series_report) = Wal::open(&series_dir, wal_opts.clone(), mode, |pos, kind, payload| {
             if first_err.is_some() || kind != RECORD_SERIES {
                 return;
             }
@@ -67,6 +76,7 @@ impl Engine {
         if let Some(e) = first_err.take() {
             return Err(e);
         }
+        recovery.note_wal(SERIES_LOG_DIR, &series_report);
 
         let head = Head::new(opts.partition_ms, opts.ooo_window_ms, sealed_until.unwrap_or(i64::MIN));
         let counters = Counters::default();
@@ -75,6 +85,8 @@ impl Engine {
         let replay_started = Instant::now();
         let replay = replay_samples(&sample_dir, wal_opts, mode, &head, max_id)?;
         let (sample_log, segment_max_t, replayed) = (replay.wal, replay.segment_max_t, replay.stored);
+        recovery.note_wal(SAMPLE_LOG_DIR, &replay.report);
+        recovery.samples_dropped = replay.unknown;
         if replay.unknown > 0 && mode != RecoveryMode::Salvage {
             return Err(Error::corrupt(
                 &sample_dir,
@@ -107,6 +119,7 @@ impl Engine {
             seal_hook: Mutex::new(None),
             seal_hinted: AtomicI64::new(i64::MIN),
             poisoned: AtomicBool::new(false),
+            recovery,
         })
     }
 }
@@ -138,6 +151,7 @@ struct Decoded {
 
 struct Replayed {
     wal: Wal,
+    report: ReplayReport,
     segment_max_t: BTreeMap<SegmentId, i64>,
     stored: u64,
     unknown: u64,
@@ -158,7 +172,7 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
     let mut segment_max_t: BTreeMap<SegmentId, i64> = BTreeMap::new();
     let mut unknown = 0u64;
     let count_stored = |placed: &[Placed]| placed.iter().filter(|p| **p == Placed::Stored).count() as u64;
-    let (wal, stored) = std::thread::scope(|s| -> Result<(Wal, u64)> {
+    let (wal, report, stored) = std::thread::scope(|s| -> Result<(Wal, ReplayReport, u64)> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Decoded>>(REPLAY_QUEUE_RECORDS);
         let (mine, helpers) = Part::split(REPLAY_READER_SHARDS);
         let helper = s.spawn(move || {
@@ -214,11 +228,28 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
         });
         drop(tx);
         let helper_stored = helper.join().unwrap_or(0);
-        let (wal, _report) = opened?;
-        Ok((wal, stored + helper_stored))
+        let (wal, report) = opened?;
+        Ok((wal, report, stored + helper_stored))
     })?;
     if let Some(e) = first_err {
         return Err(e);
     }
-    Ok(Replayed { wal, segment_max_t, stored, unknown })
+    Ok(Replayed { wal, report, segment_max_t, stored, unknown })
+}
+
+impl RecoveryReport {
+    fn note_wal(&mut self, log: &str, r: &ReplayReport) {
+        if let Some((segment, offset, bytes)) = r.truncated_tail {
+            self.torn_tails.push(format!("{log}/ segment {segment}: {bytes} bytes cut at offset {offset}"));
+        }
+        for e in &r.salvaged {
+            self.moved_aside.push(format!(
+                "{log}/ segment {} damaged at offset {} ({}), moved to {}",
+                e.segment,
+                e.offset,
+                e.reason,
+                e.moved_to.display()
+            ));
+        }
+    }
 }
