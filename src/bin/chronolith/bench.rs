@@ -110,7 +110,7 @@ pub fn ingest(args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
     let options = Options { durability: args.durability.into(), ..Options::default() };
     if !args.json {
         eprintln!(
-            "ingesting {} hosts x {} series x {} points into {} ({} writers, batch {}, durability {})",
+            "ingesting {} hosts x {} series x {} points into {} (up to {} writers, batch {}, durability {})",
             plan.hosts,
             10 + plan.counters,
             plan.points,
@@ -167,7 +167,7 @@ pub fn ingest(args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
         "peak_rss_after_replay_bytes": peak_rss_replay,
         "durability": args.durability.to_string(),
         "batch": plan.batch,
-        "writers": writers,
+        "writers": outcome.writers,
         "hosts": plan.hosts,
         "hours": args.hours,
         "counters": plan.counters,

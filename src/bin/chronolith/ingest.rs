@@ -22,25 +22,32 @@ pub struct Plan {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub series: usize,
+    /// Writer threads actually used (see `BATCH_SPAN_POINTS_MAX`).
+    pub writers: usize,
     pub samples: u64,
     pub rejected: u64,
 }
 
-/// A writer waits when it is this many points ahead of the slowest writer, so no sample
-/// falls behind the out-of-order window (3 minutes of 10 s data against the default 5).
-/// Writers are otherwise free-running: one's fsync overlaps another's work.
-const LEAD_POINTS_MAX: usize = 18;
+/// A writer waits when it is this many points ahead of the slowest writer. Writers are
+/// otherwise free-running, so one's fsync overlaps another's work.
+const LEAD_POINTS_MAX: usize = 12;
+/// The most points one writer's batch may span. Batches of different writers interleave,
+/// so a sample can trail the newest appended one by the lead plus a batch's span; 12 + 12
+/// points (4 min at 10 s) stays inside the default 5-minute out-of-order window. With few
+/// series per batch this caps the writer count (one writer never interleaves).
+const BATCH_SPAN_POINTS_MAX: usize = 12;
 
 /// Ingests the plan; `progress` is bumped by the samples of each acknowledged batch.
 pub fn run(db: &Db, plan: &Plan, progress: &AtomicU64) -> Result<Outcome, chronolith::Error> {
     let mut gens = devops::series(plan.hosts, plan.counters, plan.seed)?;
     let n = gens.len();
-    let writers = plan.writers.clamp(1, n.max(1));
+    let writers_max = (BATCH_SPAN_POINTS_MAX * n / plan.batch.max(1)).max(1);
+    let writers = plan.writers.clamp(1, n.max(1)).min(writers_max);
     // Labels depend on the seed alone; values also on the start, so a later day of the
     // same hosts is new data rather than a replay of the first.
     let value_seed = plan.seed ^ (plan.start_ms as u64).rotate_left(17);
     let mut rng = devops::Rng::new(value_seed ^ 0xD1CE);
-    let mut outcome = Outcome { series: n, ..Outcome::default() };
+    let mut outcome = Outcome { series: n, writers, ..Outcome::default() };
     if plan.points == 0 || n == 0 {
         return Ok(outcome);
     }
@@ -136,4 +143,36 @@ fn write_range(
     }
     send(&mut batch)?;
     Ok((stored, rejected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronolith::{Durability, Options};
+
+    /// Regression: with few series per batch, interleaved batches of several writers
+    /// spanned more than the out-of-order window and samples were rejected.
+    #[test]
+    fn no_sample_is_rejected_whatever_the_writer_count() -> Result<(), Box<dyn std::error::Error>> {
+        for (hosts, batch, writers) in [(10, 1_000, 4), (10, 100, 4), (40, 1_000, 4)] {
+            let dir = tempfile::tempdir()?;
+            let db = Db::open(dir.path(), Options { durability: Durability::Never, ..Options::default() })?;
+            let plan = Plan {
+                hosts,
+                counters: 1,
+                start_ms: devops::START_MS,
+                points: 400,
+                interval_ms: 10_000,
+                batch,
+                writers,
+                seed: 7,
+            };
+            let out = run(&db, &plan, &AtomicU64::new(0))?;
+            assert_eq!(out.rejected, 0, "{hosts} hosts, batch {batch}, {} writers", out.writers);
+            assert_eq!(out.samples, (hosts * 11 * 400) as u64);
+            assert!(out.writers * batch <= BATCH_SPAN_POINTS_MAX * out.series);
+            db.close()?;
+        }
+        Ok(())
+    }
 }
