@@ -1,6 +1,7 @@
 //! The `chronolith` program.
 
 mod bench;
+mod bench_query;
 mod demo;
 mod devops;
 mod ingest;
@@ -32,6 +33,8 @@ enum BenchCommand {
     Ingest(bench::IngestArgs),
     /// WAL replay speed of an existing data directory.
     Replay(bench::ReplayArgs),
+    /// Range-query latency over the sealed devops data set.
+    Query(bench_query::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a),
         Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
+        Command::Bench(BenchCommand::Query(a)) => bench_query::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

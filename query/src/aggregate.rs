@@ -1,0 +1,115 @@
+//! Cross-series aggregation per step, grouped `by`/`without` labels, with Prometheus's
+//! output labels: `by` keeps the listed labels, `without` drops them and `__name__`;
+//! `topk`/`bottomk` return the chosen input series with their labels unchanged.
+
+use crate::error::Result;
+use crate::eval::StepSeries;
+use crate::plan::{AggOp, Aggregation, Grouping};
+use crate::window::{kahan_sum, quantile};
+use chronolith_engine::Labels;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+#[expect(clippy::needless_range_loop, reason = "a step indexes every member's values, not one array")]
+pub(crate) fn aggregate(agg: &Aggregation, mut input: Vec<StepSeries>, steps: usize) -> Result<Vec<StepSeries>> {
+    // Label order makes group membership order, and so topk/bottomk's choice among
+    // equal values, deterministic (the series arrive in parallel-evaluation order).
+    input.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let groups = group(&agg.grouping, &input)?;
+    let mut out = Vec::with_capacity(groups.len());
+    match agg.op {
+        AggOp::Topk(k) | AggOp::Bottomk(k) => {
+            let top = matches!(agg.op, AggOp::Topk(_));
+            // Prometheus truncates k toward zero; k < 1 selects nothing.
+            let k = if k.is_nan() || k < 1.0 { 0 } else { k.min(usize::MAX as f64) as usize };
+            let mut chosen: Vec<Vec<Option<f64>>> = vec![vec![None; steps]; input.len()];
+            for (_, members) in &groups {
+                for step in 0..steps {
+                    let mut present: Vec<(usize, f64)> =
+                        members.iter().filter_map(|&m| input[m].values[step].map(|v| (m, v))).collect();
+                    present.sort_by(|a, b| rank(a.1, b.1, top).then(a.0.cmp(&b.0)));
+                    for (m, v) in present.into_iter().take(k) {
+                        chosen[m][step] = Some(v);
+                    }
+                }
+            }
+            for (s, values) in input.into_iter().zip(chosen) {
+                if values.iter().any(Option::is_some) {
+                    out.push(StepSeries { labels: s.labels, values });
+                }
+            }
+        }
+        op => {
+            let mut scratch = Vec::new();
+            for (labels, members) in groups {
+                let values = (0..steps)
+                    .map(|step| {
+                        scratch.clear();
+                        scratch.extend(members.iter().filter_map(|&m| input[m].values[step]));
+                        reduce(op, &mut scratch)
+                    })
+                    .collect();
+                out.push(StepSeries { labels, values });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Output labels of each group and the indexes of its input series, in input order.
+fn group(grouping: &Grouping, input: &[StepSeries]) -> Result<Vec<(Labels, Vec<usize>)>> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
+    for (i, s) in input.iter().enumerate() {
+        let key = match grouping {
+            // Repeated names (`by (a, a)`) are harmless in PromQL: keep each once.
+            Grouping::By(names) => Labels::new(
+                names
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, n)| !names[..*i].contains(n))
+                    .map(|(_, n)| (n.as_str(), s.labels.get(n))),
+            )?,
+            Grouping::Without(names) => {
+                Labels::new(s.labels.iter().filter(|(n, _)| *n != crate::METRIC_NAME && !names.iter().any(|x| x == n)))?
+            }
+        };
+        match index.get(&key) {
+            Some(&g) => groups[g].1.push(i),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![i]));
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// Order for topk (descending) or bottomk (ascending); NaN always ranks last, so it is
+/// chosen only when there are not k other values.
+fn rank(a: f64, b: f64, top: bool) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) if top => b.total_cmp(&a),
+        (false, false) => a.total_cmp(&b),
+    }
+}
+
+fn reduce(op: AggOp, values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let v = match op {
+        AggOp::Sum => kahan_sum(values.iter().copied()),
+        AggOp::Avg => kahan_sum(values.iter().copied()) / values.len() as f64,
+        AggOp::Count => values.len() as f64,
+        AggOp::Min => values.iter().fold(f64::NAN, |m, &v| if v < m || m.is_nan() { v } else { m }),
+        AggOp::Max => values.iter().fold(f64::NAN, |m, &v| if v > m || m.is_nan() { v } else { m }),
+        AggOp::Quantile(phi) => quantile(phi, values),
+        // Handled by the caller; unreachable here.
+        AggOp::Topk(_) | AggOp::Bottomk(_) => return None,
+    };
+    Some(v)
+}

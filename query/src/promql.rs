@@ -1,0 +1,250 @@
+//! The PromQL subset, parsed by `promql-parser` and lowered to a [`Plan`]. Anything the
+//! evaluator cannot answer exactly is refused with [`Error::Unsupported`] naming the
+//! construct and (the parser's AST carries no spans) the byte offset of its first
+//! occurrence in the query text.
+
+use crate::error::{Error, Result};
+use crate::plan::{AggOp, Aggregation, ArithOp, Grouping, Plan, Selection, SeriesFn, DEFAULT_LOOKBACK_MS};
+use crate::window::WindowFn;
+use chronolith_engine::{MatchOp, Matcher};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{self as p, Expr, LabelModifier};
+
+/// Parses `query` into a plan for a range query.
+pub fn parse_promql(query: &str) -> Result<Plan> {
+    let expr = p::parse(query).map_err(Error::Parse)?;
+    match (Lowering { src: query }).lower(&expr)? {
+        Lowered::Vector(plan) => Ok(plan),
+        Lowered::Scalar(_) => Err(unsupported_at("a scalar-only expression", query, None)),
+    }
+}
+
+enum Lowered {
+    Scalar(f64),
+    Vector(Plan),
+}
+
+struct Lowering<'a> {
+    src: &'a str,
+}
+
+impl Lowering<'_> {
+    fn unsupported(&self, construct: impl Into<String>, needle: Option<&str>) -> Error {
+        unsupported_at(construct, self.src, needle)
+    }
+
+    fn lower(&self, e: &Expr) -> Result<Lowered> {
+        match e {
+            Expr::Paren(p) => self.lower(&p.expr),
+            Expr::NumberLiteral(n) => Ok(Lowered::Scalar(n.val)),
+            Expr::Unary(u) => match self.lower(&u.expr)? {
+                Lowered::Scalar(v) => Ok(Lowered::Scalar(-v)),
+                // Prometheus negates and drops `__name__`, as `x * -1` does.
+                Lowered::Vector(input) => Ok(Lowered::Vector(Plan::Arith {
+                    op: ArithOp::Mul,
+                    scalar: -1.0,
+                    scalar_left: false,
+                    input: Box::new(input),
+                })),
+            },
+            Expr::VectorSelector(vs) => {
+                let matchers = self.selector(vs)?;
+                Ok(Lowered::Vector(Plan::Select(Selection {
+                    matchers,
+                    func: SeriesFn::Instant { lookback_ms: DEFAULT_LOOKBACK_MS },
+                })))
+            }
+            Expr::Call(call) => self.call(call).map(Lowered::Vector),
+            Expr::Aggregate(a) => self.aggregate(a).map(Lowered::Vector),
+            Expr::Binary(b) => self.binary(b),
+            Expr::MatrixSelector(_) => Err(self.unsupported("a range vector as the query result", Some("["))),
+            Expr::Subquery(_) => Err(self.unsupported("subquery", Some(":"))),
+            Expr::StringLiteral(_) => Err(self.unsupported("string literal", Some("\""))),
+            Expr::Extension(_) => Err(self.unsupported("extension expression", None)),
+        }
+    }
+
+    fn selector(&self, vs: &p::VectorSelector) -> Result<Vec<Matcher>> {
+        if vs.offset.is_some() {
+            return Err(self.unsupported("offset modifier", Some("offset")));
+        }
+        if vs.at.is_some() {
+            return Err(self.unsupported("@ modifier", Some("@")));
+        }
+        if !vs.matchers.or_matchers.is_empty() {
+            return Err(self.unsupported("`or` between label matchers", Some("or")));
+        }
+        let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+        if let Some(name) = &vs.name {
+            out.push(Matcher::metric(name.clone()));
+        }
+        for m in &vs.matchers.matchers {
+            let op = match m.op {
+                PMatchOp::Equal => MatchOp::Equal,
+                PMatchOp::NotEqual => MatchOp::NotEqual,
+                PMatchOp::Re(_) => MatchOp::RegexMatch,
+                PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
+            };
+            out.push(Matcher::new(m.name.clone(), op, m.value.clone())?);
+        }
+        Ok(out)
+    }
+
+    fn call(&self, call: &p::Call) -> Result<Plan> {
+        let name = call.func.name;
+        let args = &call.args.args;
+        let func = match name {
+            "min_over_time" => WindowFn::Min,
+            "max_over_time" => WindowFn::Max,
+            "sum_over_time" => WindowFn::Sum,
+            "count_over_time" => WindowFn::Count,
+            "avg_over_time" => WindowFn::Avg,
+            "first_over_time" => WindowFn::First,
+            "last_over_time" => WindowFn::Last,
+            "stddev_over_time" => WindowFn::Stddev,
+            "stdvar_over_time" => WindowFn::Stdvar,
+            "changes" => WindowFn::Changes,
+            "resets" => WindowFn::Resets,
+            "rate" => WindowFn::Rate,
+            "increase" => WindowFn::Increase,
+            "delta" => WindowFn::Delta,
+            "irate" => WindowFn::Irate,
+            "idelta" => WindowFn::Idelta,
+            "deriv" => WindowFn::Deriv,
+            "quantile_over_time" => match args.first().map(|a| self.lower(a)).transpose()? {
+                Some(Lowered::Scalar(phi)) => WindowFn::Quantile(phi),
+                _ => return Err(self.unsupported("non-literal quantile parameter", Some(name))),
+            },
+            other => return Err(self.unsupported(format!("function `{other}`"), Some(other))),
+        };
+        let Some(range_arg) = args.last() else {
+            return Err(Error::InvalidQuery(format!("{name} needs a range vector argument")));
+        };
+        let ms = match unparen(range_arg) {
+            Expr::MatrixSelector(ms) => ms,
+            Expr::Subquery(_) => return Err(self.unsupported("subquery", Some(":"))),
+            _ => return Err(self.unsupported(format!("{name} over a non-selector expression"), Some(name))),
+        };
+        let matchers = self.selector(&ms.vs)?;
+        let range_ms = i64::try_from(ms.range.as_millis())
+            .map_err(|_| Error::InvalidQuery(format!("range of {name} is too long")))?;
+        Ok(Plan::Select(Selection { matchers, func: SeriesFn::Window { func, range_ms } }))
+    }
+
+    fn aggregate(&self, a: &p::AggregateExpr) -> Result<Plan> {
+        let name = a.op.to_string();
+        if !matches!(name.as_str(), "sum" | "min" | "max" | "avg" | "count" | "topk" | "bottomk" | "quantile") {
+            return Err(self.unsupported(format!("aggregation `{name}`"), Some(&name)));
+        }
+        let param = match &a.param {
+            Some(e) => match self.lower(e)? {
+                Lowered::Scalar(v) => Some(v),
+                Lowered::Vector(_) => {
+                    return Err(self.unsupported(format!("non-literal {name} parameter"), Some(&name)))
+                }
+            },
+            None => None,
+        };
+        let op = match (name.as_str(), param) {
+            ("sum", _) => AggOp::Sum,
+            ("min", _) => AggOp::Min,
+            ("max", _) => AggOp::Max,
+            ("avg", _) => AggOp::Avg,
+            ("count", _) => AggOp::Count,
+            ("topk", Some(k)) => AggOp::Topk(k),
+            ("bottomk", Some(k)) => AggOp::Bottomk(k),
+            ("quantile", Some(q)) => AggOp::Quantile(q),
+            _ => return Err(Error::InvalidQuery(format!("{name} needs a parameter"))),
+        };
+        let grouping = match &a.modifier {
+            Some(LabelModifier::Include(l)) => Grouping::By(l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => Grouping::Without(l.labels.clone()),
+            None => Grouping::By(Vec::new()),
+        };
+        let input = match self.lower(&a.expr)? {
+            Lowered::Vector(plan) => plan,
+            Lowered::Scalar(_) => return Err(self.unsupported(format!("{name} over a scalar"), Some(&name))),
+        };
+        Ok(Plan::Aggregate { agg: Aggregation { op, grouping }, input: Box::new(input) })
+    }
+
+    fn binary(&self, b: &p::BinaryExpr) -> Result<Lowered> {
+        let sym = b.op.to_string();
+        let op = match sym.as_str() {
+            "+" => ArithOp::Add,
+            "-" => ArithOp::Sub,
+            "*" => ArithOp::Mul,
+            "/" => ArithOp::Div,
+            "%" => ArithOp::Mod,
+            "^" => ArithOp::Pow,
+            other => return Err(self.unsupported(format!("binary operator `{other}`"), Some(other))),
+        };
+        if b.modifier.as_ref().is_some_and(|m| m.return_bool || m.matching.is_some()) {
+            return Err(self.unsupported("vector matching modifier", Some(&sym)));
+        }
+        match (self.lower(&b.lhs)?, self.lower(&b.rhs)?) {
+            (Lowered::Scalar(l), Lowered::Scalar(r)) => Ok(Lowered::Scalar(op.apply(l, r))),
+            (Lowered::Vector(v), Lowered::Scalar(s)) => {
+                Ok(Lowered::Vector(Plan::Arith { op, scalar: s, scalar_left: false, input: Box::new(v) }))
+            }
+            (Lowered::Scalar(s), Lowered::Vector(v)) => {
+                Ok(Lowered::Vector(Plan::Arith { op, scalar: s, scalar_left: true, input: Box::new(v) }))
+            }
+            (Lowered::Vector(_), Lowered::Vector(_)) => {
+                Err(self.unsupported(format!("binary `{sym}` between two vectors"), Some(&sym)))
+            }
+        }
+    }
+}
+
+fn unparen(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unparen(&p.expr),
+        other => other,
+    }
+}
+
+fn unsupported_at(construct: impl Into<String>, src: &str, needle: Option<&str>) -> Error {
+    let position = match needle {
+        Some(n) => locate(src, n),
+        None => Some(0),
+    };
+    Error::Unsupported { construct: construct.into(), position }
+}
+
+/// Byte offset of the first occurrence of `needle` outside quoted strings; a word needle
+/// must stand alone (not be part of a longer identifier).
+fn locate(src: &str, needle: &str) -> Option<usize> {
+    let is_word = needle.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in src.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        let opens_quote = matches!(c, '"' | '\'' | '`');
+        if !src[i..].starts_with(needle) {
+            if opens_quote {
+                quote = Some(c);
+            }
+            continue;
+        }
+        if is_word {
+            let before = src[..i].chars().next_back().is_some_and(ident);
+            let after = src[i + needle.len()..].chars().next().is_some_and(ident);
+            if before || after {
+                continue;
+            }
+        }
+        return Some(i);
+    }
+    None
+}
