@@ -30,6 +30,8 @@ pub use chronolith_engine::{
     AppendReport, Batch, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options, RecoveryMode,
     RecoveryReport, RejectReason, Rejection, Result, Sample, Select, SeriesId, SeriesSamples,
 };
+/// Range-aggregate queries (native and PromQL); also reachable as [`Db::query`].
+pub use chronolith_query as query;
 
 /// How often the sealer looks for closed partitions even without a hint.
 const SEAL_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -73,6 +75,27 @@ impl Db {
     /// Raw samples in `[start, end]` (ms, inclusive) of every series matching all matchers.
     pub fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Select<'_> {
         self.engine.select(matchers, start, end)
+    }
+
+    /// Evaluates a native range query (selector, range, step, window function,
+    /// aggregation) under `limits`.
+    pub fn query(
+        &self,
+        q: &query::RangeQuery,
+        limits: &query::Limits,
+    ) -> std::result::Result<query::QueryResult, query::Error> {
+        query::run(&self.engine, q, limits)
+    }
+
+    /// Evaluates a PromQL range query (the supported subset is listed in the query
+    /// crate's README); anything outside it is an error naming the construct.
+    pub fn query_promql(
+        &self,
+        promql: &str,
+        range: query::TimeRange,
+        limits: &query::Limits,
+    ) -> std::result::Result<query::QueryResult, query::Error> {
+        query::query_range(&self.engine, promql, range, limits)
     }
 
     /// Makes everything appended so far durable, whatever the durability mode.
