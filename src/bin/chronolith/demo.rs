@@ -111,7 +111,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 /// `YYYY-MM-DD HH:MM` in UTC for a Unix time in milliseconds (days to civil date after
 /// Howard Hinnant's algorithm, to avoid a date crate for one table).
-fn utc_minute(ms: i64) -> String {
+pub fn utc_minute(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;

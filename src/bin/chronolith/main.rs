@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_query;
+mod check;
 mod demo;
 mod devops;
 mod ingest;
@@ -22,6 +23,10 @@ struct Cli {
 enum Command {
     /// Ingest a day of generated host metrics into ./chronolith-data, seal, read back.
     Demo(demo::DemoArgs),
+    /// Verify every checksum and structure of a data directory; exit 1 on damage.
+    Check(check::CheckArgs),
+    /// Describe a data directory: blocks, WAL, head.
+    Inspect(check::InspectArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -38,9 +43,16 @@ enum BenchCommand {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
+        Command::Check(a) => match check::check(a) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
+        Command::Inspect(a) => check::inspect(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a),
         Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
         Command::Bench(BenchCommand::Query(a)) => bench_query::run(a),
@@ -51,5 +63,17 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `chronolith inspect | head` would panic on the closed pipe;
+/// a command-line tool should just stop, as `cat` does.
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; setting a signal's
+    // disposition to its default has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
