@@ -5,6 +5,7 @@ mod bench_query;
 mod check;
 mod demo;
 mod devops;
+mod import;
 mod ingest;
 mod util;
 
@@ -27,6 +28,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Describe a data directory: blocks, WAL, head.
     Inspect(check::InspectArgs),
+    /// Import OpenMetrics, Prometheus text, InfluxDB line protocol or CSV files (gzip ok).
+    Import(import::ImportArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Inspect(a) => check::inspect(a),
+        Command::Import(a) => import::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a),
         Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
         Command::Bench(BenchCommand::Query(a)) => bench_query::run(a),
