@@ -115,11 +115,6 @@ impl Labels {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    /// Approximate heap footprint, for memory accounting.
-    pub fn heap_bytes(&self) -> usize {
-        self.0.iter().map(|(n, v)| n.capacity() + v.capacity() + 48).sum()
-    }
 }
 
 /// `[a-zA-Z_][a-zA-Z0-9_]*`, as Prometheus requires.

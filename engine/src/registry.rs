@@ -41,10 +41,6 @@ impl Registry {
         self.inner.read().by_id.get(i).cloned().flatten()
     }
 
-    pub fn contains(&self, id: SeriesId) -> bool {
-        usize::try_from(id.0).ok().is_some_and(|i| self.inner.read().by_id.get(i).is_some_and(Option::is_some))
-    }
-
     pub fn len(&self) -> usize {
         self.inner.read().count
     }
@@ -149,12 +145,6 @@ impl Registry {
             self.inner.read().postings.get(name).map(|m| m.keys().cloned().collect()).unwrap_or_default();
         v.sort();
         v
-    }
-
-    /// Approximate heap footprint.
-    pub fn heap_bytes(&self) -> usize {
-        let g = self.inner.read();
-        g.by_labels.keys().map(|l| l.heap_bytes() + 64).sum::<usize>() + g.by_id.len() * 8
     }
 }
 

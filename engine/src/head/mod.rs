@@ -93,14 +93,6 @@ impl Head {
         t.div_euclid(self.partition_ms)
     }
 
-    pub fn partition_ms(&self) -> i64 {
-        self.partition_ms
-    }
-
-    pub fn ooo_window_ms(&self) -> i64 {
-        self.ooo_window_ms
-    }
-
     /// The newest timestamp ever stored, if any.
     pub fn max_t(&self) -> Option<i64> {
         Some(self.max_t.load(Ordering::Acquire)).filter(|t| *t != i64::MIN)
