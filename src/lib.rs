@@ -19,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod remote_write;
+
 use chronolith_compaction::Sealer;
 use chronolith_engine::Engine;
 use std::path::Path;
