@@ -124,6 +124,15 @@ impl Context<'_> {
                 }
                 Ok(series)
             }
+            Plan::VectorArith { op, matching, lhs, rhs } => {
+                let (l, r) = (self.eval(lhs)?, self.eval(rhs)?);
+                crate::binary::vector_arith(*op, matching, l, r, self.steps)
+            }
+            Plan::Set { op, matching, lhs, rhs } => {
+                let (l, r) = (self.eval(lhs)?, self.eval(rhs)?);
+                Ok(crate::binary::set_op(*op, matching, l, r, self.steps))
+            }
+            Plan::LabelReplace { replace, input } => crate::binary::label_replace(replace, self.eval(input)?),
         }
     }
 

@@ -5,6 +5,7 @@
 //! [`Limits`]. See `README.md` in this crate for the supported subset.
 
 mod aggregate;
+mod binary;
 mod error;
 mod eval;
 mod limits;
@@ -18,8 +19,8 @@ pub use error::{Error, Limit, Result};
 pub use eval::{evaluate, evaluate_with, QueryResult, QueryStats, SeriesResult};
 pub use limits::Limits;
 pub use plan::{
-    AggOp, Aggregation, ArithOp, Grouping, Plan, RangeQuery, RawOnly, Selection, SeriesFn, Source, SourcePlanner,
-    TimeRange, DEFAULT_LOOKBACK_MS,
+    AggOp, Aggregation, ArithOp, Grouping, LabelReplace, Plan, RangeQuery, RawOnly, Selection, SeriesFn, SetOp, Source,
+    SourcePlanner, TimeRange, VectorMatching, DEFAULT_LOOKBACK_MS,
 };
 pub use promql::parse_promql;
 pub use window::WindowFn;

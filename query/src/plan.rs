@@ -98,6 +98,33 @@ impl ArithOp {
     }
 }
 
+/// `and`, `or`, `unless` between two vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOp {
+    And,
+    Or,
+    Unless,
+}
+
+/// Which labels pair series of the two sides of a binary operation: `on(...)` lists
+/// them, `ignoring(...)` (and no clause, with an empty list) uses all but those and
+/// `__name__`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VectorMatching {
+    On(Vec<String>),
+    Ignoring(Vec<String>),
+}
+
+/// `label_replace(v, dst, replacement, src, regex)`: where `regex` (anchored) matches
+/// the value of `src`, `dst` becomes `replacement` with `$1`/`${name}` expanded.
+#[derive(Clone, Debug)]
+pub struct LabelReplace {
+    pub dst: String,
+    pub replacement: String,
+    pub src: String,
+    pub regex: regex::Regex,
+}
+
 /// An evaluable expression over instant vectors.
 #[derive(Clone, Debug)]
 pub enum Plan {
@@ -111,6 +138,24 @@ pub enum Plan {
         op: ArithOp,
         scalar: f64,
         scalar_left: bool,
+        input: Box<Plan>,
+    },
+    /// `lhs op rhs` between two vectors, one-to-one matching; drops `__name__`.
+    VectorArith {
+        op: ArithOp,
+        matching: VectorMatching,
+        lhs: Box<Plan>,
+        rhs: Box<Plan>,
+    },
+    /// `lhs and|or|unless rhs`; labels are kept as they are.
+    Set {
+        op: SetOp,
+        matching: VectorMatching,
+        lhs: Box<Plan>,
+        rhs: Box<Plan>,
+    },
+    LabelReplace {
+        replace: LabelReplace,
         input: Box<Plan>,
     },
 }

@@ -4,9 +4,12 @@
 //! occurrence in the query text.
 
 use crate::error::{Error, Result};
-use crate::plan::{AggOp, Aggregation, ArithOp, Grouping, Plan, Selection, SeriesFn, DEFAULT_LOOKBACK_MS};
+use crate::plan::{
+    AggOp, Aggregation, ArithOp, Grouping, LabelReplace, Plan, Selection, SeriesFn, SetOp, VectorMatching,
+    DEFAULT_LOOKBACK_MS,
+};
 use crate::window::WindowFn;
-use chronolith_engine::{MatchOp, Matcher};
+use chronolith_engine::{Labels, MatchOp, Matcher};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{self as p, Expr, LabelModifier};
 
@@ -93,6 +96,9 @@ impl Lowering<'_> {
     fn call(&self, call: &p::Call) -> Result<Plan> {
         let name = call.func.name;
         let args = &call.args.args;
+        if name == "label_replace" {
+            return self.label_replace(args);
+        }
         let func = match name {
             "min_over_time" => WindowFn::Min,
             "max_over_time" => WindowFn::Max,
@@ -168,8 +174,71 @@ impl Lowering<'_> {
         Ok(Plan::Aggregate { agg: Aggregation { op, grouping }, input: Box::new(input) })
     }
 
+    fn label_replace(&self, args: &[Box<Expr>]) -> Result<Plan> {
+        let [input, dst, replacement, src, regex] = args else {
+            return Err(Error::InvalidQuery(format!("label_replace takes 5 arguments, got {}", args.len())));
+        };
+        let string = |e: &Expr, what: &str| match unparen(e) {
+            Expr::StringLiteral(s) => Ok(s.val.clone()),
+            _ => Err(Error::InvalidQuery(format!("label_replace: {what} must be a string literal"))),
+        };
+        let dst = string(dst, "destination label")?;
+        if Labels::new([(dst.as_str(), "x")]).is_err() {
+            return Err(Error::InvalidQuery(format!("label_replace: invalid destination label name {dst:?}")));
+        }
+        let regex_src = string(regex, "regex")?;
+        // Anchored like Prometheus's; the size limit keeps a hostile pattern cheap.
+        let regex = regex::RegexBuilder::new(&format!("^(?s:{regex_src})$"))
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| Error::InvalidQuery(format!("label_replace: invalid regex {regex_src:?}: {e}")))?;
+        let replace = LabelReplace {
+            dst,
+            replacement: string(replacement, "replacement")?,
+            src: string(src, "source label")?,
+            regex,
+        };
+        match self.lower(input)? {
+            Lowered::Vector(plan) => Ok(Plan::LabelReplace { replace, input: Box::new(plan) }),
+            Lowered::Scalar(_) => Err(Error::InvalidQuery("label_replace needs an instant vector".into())),
+        }
+    }
+
+    fn matching(&self, b: &p::BinaryExpr) -> Result<VectorMatching> {
+        let Some(modifier) = &b.modifier else { return Ok(VectorMatching::Ignoring(Vec::new())) };
+        match modifier.card {
+            p::VectorMatchCardinality::ManyToOne(_) => {
+                return Err(self.unsupported("group_left/group_right", Some("group_left")))
+            }
+            p::VectorMatchCardinality::OneToMany(_) => {
+                return Err(self.unsupported("group_left/group_right", Some("group_right")))
+            }
+            _ => {}
+        }
+        Ok(match &modifier.matching {
+            Some(LabelModifier::Include(l)) => VectorMatching::On(l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => VectorMatching::Ignoring(l.labels.clone()),
+            None => VectorMatching::Ignoring(Vec::new()),
+        })
+    }
+
     fn binary(&self, b: &p::BinaryExpr) -> Result<Lowered> {
         let sym = b.op.to_string();
+        let set_op = match sym.as_str() {
+            "and" => Some(SetOp::And),
+            "or" => Some(SetOp::Or),
+            "unless" => Some(SetOp::Unless),
+            _ => None,
+        };
+        if let Some(op) = set_op {
+            let matching = self.matching(b)?;
+            return match (self.lower(&b.lhs)?, self.lower(&b.rhs)?) {
+                (Lowered::Vector(l), Lowered::Vector(r)) => {
+                    Ok(Lowered::Vector(Plan::Set { op, matching, lhs: Box::new(l), rhs: Box::new(r) }))
+                }
+                _ => Err(Error::InvalidQuery(format!("set operator `{sym}` needs instant vectors on both sides"))),
+            };
+        }
         let op = match sym.as_str() {
             "+" => ArithOp::Add,
             "-" => ArithOp::Sub,
@@ -179,8 +248,8 @@ impl Lowering<'_> {
             "^" => ArithOp::Pow,
             other => return Err(self.unsupported(format!("binary operator `{other}`"), Some(other))),
         };
-        if b.modifier.as_ref().is_some_and(|m| m.return_bool || m.matching.is_some()) {
-            return Err(self.unsupported("vector matching modifier", Some(&sym)));
+        if b.modifier.as_ref().is_some_and(|m| m.return_bool) {
+            return Err(self.unsupported("bool modifier", Some("bool")));
         }
         match (self.lower(&b.lhs)?, self.lower(&b.rhs)?) {
             (Lowered::Scalar(l), Lowered::Scalar(r)) => Ok(Lowered::Scalar(op.apply(l, r))),
@@ -190,9 +259,12 @@ impl Lowering<'_> {
             (Lowered::Scalar(s), Lowered::Vector(v)) => {
                 Ok(Lowered::Vector(Plan::Arith { op, scalar: s, scalar_left: true, input: Box::new(v) }))
             }
-            (Lowered::Vector(_), Lowered::Vector(_)) => {
-                Err(self.unsupported(format!("binary `{sym}` between two vectors"), Some(&sym)))
-            }
+            (Lowered::Vector(l), Lowered::Vector(r)) => Ok(Lowered::Vector(Plan::VectorArith {
+                op,
+                matching: self.matching(b)?,
+                lhs: Box::new(l),
+                rhs: Box::new(r),
+            })),
         }
     }
 }

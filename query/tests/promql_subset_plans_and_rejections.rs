@@ -99,14 +99,14 @@ fn scalar_arithmetic_folds_constants() {
 #[test]
 fn unsupported_constructs_are_named_with_their_position() {
     let cases: [(&str, &str, usize); 13] = [
+        ("a / on(x) group_left b", "group_left/group_right", 10),
         ("abs(m)", "function `abs`", 0),
         ("sum(histogram_quantile(0.9, m))", "function `histogram_quantile`", 4),
         ("m offset 5m", "offset modifier", 2),
         ("m @ 100", "@ modifier", 2),
         ("max_over_time(m[5m:1m])", "subquery", 18),
-        ("a + b", "binary `+` between two vectors", 2),
         ("m > 5", "binary operator `>`", 2),
-        ("a and b", "binary operator `and`", 2),
+        ("stdvar(m)", "aggregation `stdvar`", 0),
         ("stddev(m)", "aggregation `stddev`", 0),
         ("count_values(\"v\", m)", "aggregation `count_values`", 0),
         ("m[5m]", "a range vector as the query result", 1),
