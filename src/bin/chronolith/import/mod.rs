@@ -3,6 +3,7 @@
 
 mod csv;
 mod influx;
+mod known_series;
 mod prometheus;
 
 use crate::util::DurabilityArg;
@@ -226,6 +227,15 @@ impl Importer<'_> {
             }
             line_no += 1;
             self.summary.lines += 1;
+            if let Format::Openmetrics | Format::Prometheus = format {
+                if let Some((id, ts, value)) = known_series::parse(&buf, format == Format::Openmetrics, &self.refs) {
+                    self.batch.add(id, ts, value);
+                    if self.batch.len() >= self.args.batch.max(1) {
+                        self.send()?;
+                    }
+                    continue;
+                }
+            }
             let parsed = match std::str::from_utf8(&buf) {
                 Ok(line) => {
                     let line = line.trim_end_matches(['\n', '\r']);

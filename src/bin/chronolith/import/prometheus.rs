@@ -40,7 +40,7 @@ pub fn parse_line(line: &str, seconds: bool) -> Result<Line, String> {
         // An OpenMetrics exemplar (`# {...} v`) may follow the value: not a sample.
         None | Some("#") => None,
         Some(t) if seconds => Some(parse_seconds(t)?),
-        Some(t) => Some(t.parse::<i64>().map_err(|_| format!("bad timestamp {t:?} (want integer milliseconds)"))?),
+        Some(t) => Some(parse_millis(t)?),
     };
     if ts_ms.is_some() {
         match fields.next() {
@@ -50,6 +50,11 @@ pub fn parse_line(line: &str, seconds: bool) -> Result<Line, String> {
         }
     }
     Ok(Line::Samples(vec![Parsed { key: line[..key_end].to_string(), labels, ts_ms, value }]))
+}
+
+/// Integer milliseconds, the Prometheus text timestamp.
+pub fn parse_millis(t: &str) -> Result<i64, String> {
+    t.parse::<i64>().map_err(|_| format!("bad timestamp {t:?} (want integer milliseconds)"))
 }
 
 /// The metric name: everything up to `{`, a space or a tab.
@@ -118,7 +123,7 @@ fn parse_labels(s: &str, out: &mut Vec<(String, String)>) -> Result<usize, Strin
 
 /// Seconds (possibly fractional or in exponent form) to milliseconds, exact for
 /// decimal fractions: `1704067200.123` is 1704067200123 ms, not one ms off.
-fn parse_seconds(t: &str) -> Result<i64, String> {
+pub fn parse_seconds(t: &str) -> Result<i64, String> {
     let bad = || format!("bad timestamp {t:?} (want seconds)");
     if t.contains(['e', 'E']) {
         let f: f64 = t.parse().map_err(|_| bad())?;
