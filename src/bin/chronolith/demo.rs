@@ -11,7 +11,7 @@ use crate::demo_hosts::{Host, INCIDENT, REGIONS, SERIES_PER_HOST};
 use crate::devops::Rng;
 use crate::plot;
 use crate::query_cmd::{auto_step, newest_sample_ms, output};
-use crate::timeparse::{format_duration, now_ms, rfc3339};
+use crate::timeparse::{format_duration, now_ms, rfc3339, TimeArg};
 use crate::util::dir_bytes;
 use chronolith::query::{Limits, TimeRange};
 use chronolith::{Batch, Db, Matcher, Options, SeriesId};
@@ -35,6 +35,9 @@ pub struct DemoArgs {
     /// Where the PNG chart goes.
     #[arg(long, default_value = "./chronolith-demo.png")]
     chart: PathBuf,
+    /// Generate up to this time instead of now (tests use it to be deterministic).
+    #[arg(long, hide = true, value_parser = crate::timeparse::parse_time, allow_hyphen_values = true)]
+    until: Option<TimeArg>,
 }
 
 const INTERVAL_MS: i64 = 10_000;
@@ -46,7 +49,7 @@ type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 pub fn run(args: &DemoArgs) -> Res {
     let db = Db::open(&args.data_dir, Options::default())?;
-    let now = now_ms().div_euclid(INTERVAL_MS) * INTERVAL_MS;
+    let now = args.until.map_or_else(now_ms, |u| u.resolve(now_ms())).div_euclid(INTERVAL_MS) * INTERVAL_MS;
     let history_start = now - i64::from(args.hours) * HOUR_MS;
     let newest = newest_sample_ms(&db);
     // Resume after what an earlier run stored (never before the sealed range).
@@ -63,8 +66,10 @@ pub fn run(args: &DemoArgs) -> Res {
             format_duration(now - n)
         ),
         _ => println!(
-            "Generating {} h of host metrics up to now: {} hosts (web, db, cache in 4 regions) x {SERIES_PER_HOST} series, one sample every 10 s ({total} samples).",
-            args.hours, args.hosts
+            "Generating {} h of host metrics up to {}: {} hosts (web, db, cache in 4 regions) x {SERIES_PER_HOST} series, one sample every 10 s ({total} samples).",
+            args.hours,
+            rfc3339(now),
+            args.hosts
         ),
     }
     println!(
@@ -80,7 +85,7 @@ pub fn run(args: &DemoArgs) -> Res {
     db.flush()?;
     db.seal()?;
     println!(
-        "Stored {stored} samples of {series} series in {ingest_s:.2} s ({:.2} M samples/s); sealed into {} blocks (2-hour partitions).",
+        "Stored {stored} samples of {series} series in {ingest_s:.2} s ({:.2} M samples/s); sealed into {} block(s) (2-hour partitions).",
         stored as f64 / ingest_s / 1e6,
         db.stats().engine.blocks
     );

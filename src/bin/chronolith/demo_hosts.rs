@@ -37,10 +37,11 @@ impl Host {
         let mut rng = Rng::new(seed);
         (0..n)
             .map(|i| {
-                let role = match i % 10 {
-                    0 | 1 => 1, // db
-                    2 | 3 => 2, // cache
-                    _ => 0,     // web
+                // 60 % web, 20 % db, 20 % cache; any two hosts include a web server.
+                let role = match i % 5 {
+                    1 => 1,
+                    2 => 2,
+                    _ => 0,
                 };
                 let mut u = || rng.below(1_000_000) as f64 / 1e6;
                 Host {

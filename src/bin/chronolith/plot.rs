@@ -3,8 +3,8 @@
 //! under the plot, and the query as the title.
 //!
 //! PNG text is rendered with the DejaVu Sans font compiled into the program
-//! (`assets/fonts/`), so charts need no fontconfig or system fonts; SVG names the font
-//! family and leaves rendering to the viewer.
+//! (`assets/fonts/`), so charts need no fontconfig or system fonts; SVG is laid out with
+//! the same font's metrics, names the `sans-serif` family and leaves rendering to the viewer.
 
 use crate::timeparse::civil;
 use chronolith::query::SeriesResult;
@@ -73,9 +73,10 @@ pub fn write(path: &Path, chart: &Chart<'_>) -> Result<usize, Box<dyn std::error
     let shown = &chart.series[..chart.series.len().min(chart.series_max)];
     let legend_rows = shown.len().div_ceil(LEGEND_COLUMNS) as u32;
     let height = PLOT_HEIGHT + legend_rows * LEGEND_ROW_PX + 16;
+    // Both backends measure text with the registered font (ab_glyph); SVG names it too.
+    register_font()?;
     match Kind::of(path)? {
         Kind::Png => {
-            register_font()?;
             let root = BitMapBackend::new(path, (WIDTH, height)).into_drawing_area();
             draw(&root, chart, shown)?;
             root.present().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
