@@ -191,7 +191,7 @@ fn runs(points: &[(i64, f64)], start: i64, end: i64) -> Vec<Vec<(i64, f64)>> {
 }
 
 /// The value axis: the finite values' span plus 5 % each side, starting at 0 when the
-/// values are all positive and the floor is near.
+/// values are all non-negative and the lowest is within a quarter of the span from 0.
 fn value_range(series: &[SeriesResult]) -> (f64, f64) {
     let finite = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite());
     let (min, max) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -203,7 +203,7 @@ fn value_range(series: &[SeriesResult]) -> (f64, f64) {
         return (min - pad, max + pad);
     }
     let pad = (max - min) * 0.05;
-    let lo = if min >= 0.0 && min - pad < 0.0 || (min >= 0.0 && min < (max - min) * 0.25) { 0.0 } else { min - pad };
+    let lo = if min >= 0.0 && min < (max - min) * 0.25 { 0.0 } else { min - pad };
     (lo, max + pad)
 }
 
@@ -219,8 +219,8 @@ fn truncate(s: &str, max_chars: usize) -> String {
 /// Axis numbers: up to 4 significant digits, SI suffixes from ten thousand on.
 fn compact(v: f64) -> String {
     let a = v.abs();
-    for (div, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")] {
-        if a >= div {
+    for (from, div, suffix) in [(1e12, 1e12, "T"), (1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")] {
+        if a >= from {
             return format!("{}{suffix}", trim(format!("{:.2}", v / div)));
         }
     }

@@ -94,7 +94,7 @@ pub fn parse_duration(s: &str) -> Result<i64, ParseError> {
         return err(format!("empty duration; {forms}"));
     }
     if let Ok(secs) = s.parse::<f64>() {
-        if !(secs.is_finite() && secs >= 0.0 && secs < 1e13) {
+        if !(0.0..1e13).contains(&secs) {
             return err(format!("{s:?} is not a duration; {forms}"));
         }
         return Ok((secs * 1e3).round() as i64);

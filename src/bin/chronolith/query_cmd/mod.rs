@@ -170,9 +170,11 @@ fn resolve_window(args: &QueryArgs, newest: Option<i64>, now: i64) -> Result<Win
     }
     let target = if args.format == output::Format::Table && args.plot.is_none() { 60 } else { 250 };
     let step = auto_step(end - start, target);
-    // Whole steps on round times (as Grafana aligns), widened outward.
-    let start = start.div_euclid(step) * step;
+    // Whole steps on round times (as Grafana aligns), widened outward; a defaulted start
+    // stays an hour before the rounded end.
     let end = (end + step - 1).div_euclid(step) * step;
+    let start = if args.start.is_none() { end - HOUR_MS } else { start };
+    let start = start.div_euclid(step) * step;
     Ok(Window { range: TimeRange { start, end, step }, defaulted, auto_step: true })
 }
 
@@ -270,6 +272,6 @@ mod tests {
         assert_eq!(auto_step(HOUR_MS, 250), 15_000);
         assert_eq!(auto_step(24 * HOUR_MS, 60), 30 * 60_000);
         assert_eq!(auto_step(0, 60), 1_000);
-        assert_eq!(auto_step(3650 * 24 * HOUR_MS, 60), 62 * 86_400_000);
+        assert_eq!(auto_step(3650 * 24 * HOUR_MS, 60), 61 * 86_400_000);
     }
 }
