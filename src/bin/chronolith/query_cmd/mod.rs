@@ -31,8 +31,9 @@ pub struct QueryArgs {
     #[arg(long, value_parser = timeparse::parse_time, allow_hyphen_values = true)]
     end: Option<TimeArg>,
     /// Resolution: a duration (15s, 5m, 1h) or seconds. Default: a round step giving
-    /// about 60 rows for a table and 250 points for csv, json and --plot; the range is
-    /// then widened to whole steps so rows fall on round times.
+    /// about 60 rows for a table and 250 points for csv, json and --plot. Relative and
+    /// defaulted times are rounded outward to whole steps so rows fall on round times;
+    /// RFC 3339 and Unix-second times are used exactly.
     #[arg(long, value_parser = timeparse::parse_duration)]
     step: Option<i64>,
     /// Evaluate once, at --end (default: the newest sample), instead of over a range.
@@ -77,13 +78,19 @@ pub fn run(args: &QueryArgs) -> Result<(), Box<dyn std::error::Error>> {
         chronolith::Error::Locked(_) => format!("{e}; while `chronolith serve` holds it, query its HTTP API instead"),
         e => format!("cannot open {}: {e}", args.data_dir.display()),
     })?;
-    let window = resolve_window(args, newest_sample_ms(&db), timeparse::now_ms())?;
+    let newest = newest_sample_ms(&db);
+    let window = resolve_window(args, newest, timeparse::now_ms())?;
     let result = db
         .query_promql(&args.promql, window.range, &Limits::default())
         .map_err(|e| format!("query {:?} failed: {e}", args.promql))?;
     db.close()?;
 
     eprintln!("{}, {} series", window.describe(args.instant), result.series.len());
+    if let (true, Some(newest)) = (result.series.is_empty(), newest) {
+        if newest < window.range.start {
+            eprintln!("note: the newest sample is at {}, before this range", rfc3339(newest));
+        }
+    }
     let series_max = args.series_max as usize;
     let mut out = std::io::stdout().lock();
     match (args.format, args.instant) {
@@ -162,20 +169,27 @@ fn resolve_window(args: &QueryArgs, newest: Option<i64>, now: i64) -> Result<Win
     if end < start {
         return Err(format!("--end {} is before --start {}", rfc3339(end), rfc3339(start)));
     }
-    if let Some(step) = args.step {
-        if step <= 0 {
-            return Err("--step must be positive".into());
+    let (step, auto) = match args.step {
+        Some(step) if step <= 0 => return Err("--step must be positive".into()),
+        Some(step) => (step, false),
+        None => {
+            let target = if args.format == output::Format::Table && args.plot.is_none() { 60 } else { 250 };
+            (auto_step(end - start, target), true)
         }
-        return Ok(Window { range: TimeRange { start, end, step }, defaulted, auto_step: false });
-    }
-    let target = if args.format == output::Format::Table && args.plot.is_none() { 60 } else { 250 };
-    let step = auto_step(end - start, target);
-    // Whole steps on round times (as Grafana aligns), widened outward; a defaulted start
-    // stays an hour before the rounded end.
-    let end = (end + step - 1).div_euclid(step) * step;
-    let start = if args.start.is_none() { end - HOUR_MS } else { start };
-    let start = start.div_euclid(step) * step;
-    Ok(Window { range: TimeRange { start, end, step }, defaulted, auto_step: true })
+    };
+    // Times taken from the clock or the data are rounded outward to whole steps (as
+    // Grafana aligns), so rows fall on round times; times typed as RFC 3339 or Unix
+    // seconds are evaluated exactly, as the Prometheus API does. A defaulted start stays
+    // an hour before the rounded end.
+    let is_exact = |t: Option<TimeArg>| matches!(t, Some(TimeArg::Absolute(_)));
+    let end = if is_exact(args.end) { end } else { (end + step - 1).div_euclid(step) * step };
+    let start = match args.start {
+        None if is_exact(args.end) => start,
+        None => end - HOUR_MS,
+        Some(TimeArg::Absolute(_)) => start,
+        Some(TimeArg::FromNow(_)) => start.div_euclid(step) * step,
+    };
+    Ok(Window { range: TimeRange { start, end, step }, defaulted, auto_step: auto })
 }
 
 /// The smallest round step that splits `span_ms` into at most `points` steps.
@@ -255,10 +269,10 @@ mod tests {
             NOW,
         )?;
         assert_eq!(w.range, TimeRange { start: 1_704_067_201_000, end: 1_704_067_261_000, step: 7_000 });
-        let w = resolve_window(&args(&["--start", "-2h", "--step", "1m"]), Some(NEWEST), NOW)?;
-        assert_eq!((w.range.start, w.range.end), (NOW - 2 * HOUR_MS, NOW), "--start alone ends now");
-        let w = resolve_window(&args(&["--end", "now-1h", "--step", "1m"]), Some(NEWEST), NOW)?;
-        assert_eq!((w.range.start, w.range.end), (NOW - 2 * HOUR_MS, NOW - HOUR_MS));
+        let w = resolve_window(&args(&["--start", "-2h", "--step", "1m"]), Some(NEWEST), NOW + 1)?;
+        assert_eq!((w.range.start, w.range.end), (NOW - 2 * HOUR_MS, NOW + 60_000), "--start alone ends now");
+        let w = resolve_window(&args(&["--end", "now-1h", "--step", "1m"]), Some(NEWEST), NOW - 1)?;
+        assert_eq!((w.range.start, w.range.end), (NOW - 2 * HOUR_MS, NOW - HOUR_MS), "relative times on whole steps");
         let e = resolve_window(&args(&["--start", "now", "--end", "-1h"]), Some(NEWEST), NOW);
         assert!(e.is_err_and(|e| e.contains("before")));
         let w = resolve_window(&args(&["--instant"]), Some(NEWEST), NOW)?;
