@@ -236,5 +236,9 @@ fn bad_input_exits_non_zero_with_a_clear_message() -> Res {
     let e = fails(&query(&missing, &["temp"])?);
     assert!(e.contains("does not exist"), "{e}");
     assert!(!missing.exists(), "a query never creates a data directory");
+    let empty = tempfile::tempdir()?;
+    let e = fails(&query(empty.path(), &["temp"])?);
+    assert!(e.contains("not a Chronolith data directory"), "{e}");
+    assert_eq!(std::fs::read_dir(empty.path())?.count(), 0, "nothing written into a foreign directory");
     Ok(())
 }

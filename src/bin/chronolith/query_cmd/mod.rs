@@ -7,6 +7,7 @@ use crate::plot;
 use crate::timeparse::{self, format_duration, rfc3339, TimeArg};
 use chronolith::query::{self, Limits, TimeRange};
 use chronolith::{Db, Options};
+use chronolith_engine::{BLOCKS_DIR, SAMPLE_LOG_DIR, SERIES_LOG_DIR};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -16,7 +17,7 @@ const HOUR_MS: i64 = 3_600_000;
 #[command(after_long_help = AFTER_HELP)]
 pub struct QueryArgs {
     /// PromQL expression (the subset in query/README.md), e.g.
-    /// 'avg by (hostname) (avg_over_time(cpu_usage_user[5m]))'.
+    /// 'avg by (role) (avg_over_time(node_cpu_busy_percent[5m]))'.
     promql: String,
     /// Data directory to read. It is opened as any program opens it (the WAL is replayed,
     /// nothing is appended); it must not be in use by another process such as `serve`.
@@ -50,16 +51,16 @@ pub struct QueryArgs {
     series_max: u32,
 }
 
-const AFTER_HELP: &str = "\
-Examples:
-  chronolith query --data-dir ./chronolith-data 'max by (hostname) (max_over_time(cpu_usage_user[5m]))'
-  chronolith query --data-dir D 'rate(net_bytes_recv_total[5m])' --start -6h --end now --step 1m --format csv
-  chronolith query --data-dir D 'cpu_usage_user' --start 2024-01-01T00:00:00Z --end 2024-01-02T00:00:00Z --plot cpu.png
-  chronolith query --data-dir D 'sum(mem_used_bytes)' --instant --format json
+const AFTER_HELP: &str = r#"Examples (on the data `chronolith demo` writes to ./chronolith-data):
+  chronolith query --data-dir ./chronolith-data 'max by (role) (max_over_time(node_cpu_busy_percent[5m]))'
+  chronolith query --data-dir ./chronolith-data 'rate(node_network_receive_bytes_total{host="host-000"}[5m])' --start -6h --end now --step 1m --format csv
+  chronolith query --data-dir ./chronolith-data 'sum by (region) (rate(http_requests_total[5m]))' --start -24h --plot requests.png
+  chronolith query --data-dir ./chronolith-data 'sum(node_memory_used_bytes)' --instant --format json
+  chronolith query --data-dir D 'up' --start 2024-01-01T00:00:00Z --end 2024-01-02T00:00:00Z --step 5m
 
 Without --start and --end the query covers the last hour *of the data* (ending at the newest
 sample held), not of the wall clock, so imported or generated history shows up. The range,
-step and series count are printed on stderr; the result alone goes to stdout.";
+step and series count are printed on stderr; the result alone goes to stdout."#;
 
 pub fn run(args: &QueryArgs) -> Result<(), Box<dyn std::error::Error>> {
     // A bad expression is reported before the data directory is even opened.
@@ -70,6 +71,14 @@ pub fn run(args: &QueryArgs) -> Result<(), Box<dyn std::error::Error>> {
     if !args.data_dir.is_dir() {
         return Err(format!(
             "data directory {} does not exist (create one with `chronolith demo` or `chronolith import`)",
+            args.data_dir.display()
+        )
+        .into());
+    }
+    // Opening creates the layout; a query must not leave it in some other directory.
+    if ![BLOCKS_DIR, SAMPLE_LOG_DIR, SERIES_LOG_DIR].iter().any(|d| args.data_dir.join(d).is_dir()) {
+        return Err(format!(
+            "{} is not a Chronolith data directory (it has no {BLOCKS_DIR}/, {SAMPLE_LOG_DIR}/ or {SERIES_LOG_DIR}/)",
             args.data_dir.display()
         )
         .into());
