@@ -107,6 +107,7 @@ pub fn run(args: &QueryArgs) -> Result<(), Box<dyn std::error::Error>> {
         (output::Format::Csv, _) => output::csv(&mut out, &result.series)?,
         (output::Format::Table, true) => output::instant_table(&mut out, &result.series, window.range.end)?,
         (output::Format::Table, false) => output::table(&mut out, &result.series, window.range.step, series_max)?,
+        (output::Format::None, _) => {}
     }
     out.flush()?;
     if let Some(path) = &args.plot {

@@ -14,6 +14,8 @@ pub enum Format {
     Csv,
     /// The Prometheus HTTP API's response shape (exact values, as strings).
     Json,
+    /// Nothing on stdout (with --plot, when only the chart is wanted).
+    None,
 }
 
 /// A value as Prometheus writes it: shortest exact decimal, `NaN`, `+Inf`, `-Inf`.
