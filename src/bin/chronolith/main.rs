@@ -4,9 +4,13 @@ mod bench;
 mod bench_query;
 mod check;
 mod demo;
+mod demo_hosts;
 mod devops;
 mod import;
 mod ingest;
+mod plot;
+mod query_cmd;
+mod timeparse;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -22,12 +26,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Ingest a day of generated host metrics into ./chronolith-data, seal, read back.
+    /// A day of realistic host metrics into ./chronolith-data, sealed, queried and charted.
     Demo(demo::DemoArgs),
     /// Verify every checksum and structure of a data directory; exit 1 on damage.
     Check(check::CheckArgs),
     /// Describe a data directory: blocks, WAL, head.
     Inspect(check::InspectArgs),
+    /// Evaluate PromQL over a data directory: table, CSV or JSON, and a PNG/SVG chart.
+    Query(query_cmd::QueryArgs),
     /// Import OpenMetrics, Prometheus text, InfluxDB line protocol or CSV files (gzip ok).
     Import(import::ImportArgs),
     /// Benchmarks.
@@ -57,6 +63,7 @@ fn main() -> ExitCode {
         },
         Command::Inspect(a) => check::inspect(a),
         Command::Import(a) => import::run(a),
+        Command::Query(a) => query_cmd::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a),
         Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
         Command::Bench(BenchCommand::Query(a)) => bench_query::run(a),
