@@ -40,8 +40,29 @@ impl BlockSet {
         self.blocks.is_empty()
     }
 
+    /// Raw blocks with samples in `[start, end]`. Rollup blocks are never part of a raw
+    /// read: they summarise samples that raw blocks (or nothing, after retention) hold.
     pub fn overlapping(&self, start: i64, end: i64) -> impl Iterator<Item = &Arc<Block>> {
-        self.blocks.iter().filter(move |b| b.overlaps(start, end))
+        self.blocks.iter().filter(move |b| !b.is_rollup() && b.overlaps(start, end))
+    }
+
+    /// Raw blocks, ordered by `(min_t, seq)`.
+    pub fn raw(&self) -> impl Iterator<Item = &Arc<Block>> {
+        self.blocks.iter().filter(|b| !b.is_rollup())
+    }
+
+    /// Rollup blocks of one resolution, ordered by `(min_t, seq)`.
+    pub fn rollups(&self, resolution_ms: i64) -> impl Iterator<Item = &Arc<Block>> {
+        self.blocks.iter().filter(move |b| b.is_rollup() && b.meta().resolution_ms as i64 == resolution_ms)
+    }
+
+    /// The resolutions of the rollup blocks present, ascending.
+    pub fn rollup_resolutions(&self) -> Vec<i64> {
+        let mut r: Vec<i64> =
+            self.blocks.iter().filter(|b| b.is_rollup()).map(|b| b.meta().resolution_ms as i64).collect();
+        r.sort_unstable();
+        r.dedup();
+        r
     }
 }
 
