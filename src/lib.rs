@@ -19,16 +19,17 @@
 //! # Ok(()) }
 //! ```
 
-use chronolith_compaction::Sealer;
+use chronolith_compaction::{Clock, Compactor, Sealer, SystemClock};
 use chronolith_engine::Engine;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use chronolith_compaction::SealerStatus;
+pub use chronolith_compaction::{CompactionStatus, JobKind, JobStats, ManualClock, PassReport, SealerStatus};
 pub use chronolith_engine::{
-    AppendReport, Batch, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options, RecoveryMode,
-    RecoveryReport, RejectReason, Rejection, Result, Sample, Select, SeriesId, SeriesSamples,
+    AppendReport, Batch, CompactionOptions, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options,
+    RecoveryMode, RecoveryReport, RejectReason, Rejection, Result, Retention, RollupTier, Sample, Select, SeriesId,
+    SeriesSamples,
 };
 /// Range-aggregate queries (native and PromQL); also reachable as [`Db::query`].
 pub use chronolith_query as query;
@@ -41,6 +42,7 @@ const SEAL_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Db {
     engine: Arc<Engine>,
     sealer: Sealer,
+    compactor: Compactor,
 }
 
 /// Everything `stats()` reports.
@@ -48,18 +50,33 @@ pub struct Db {
 pub struct Stats {
     pub engine: EngineStats,
     pub sealer: SealerStatus,
+    /// Merge, downsample and retention jobs: runs, durations, bytes in and out,
+    /// partitions dropped, time of the last success.
+    pub compaction: CompactionStatus,
 }
 
 impl Db {
     /// Opens (creating if needed) the database in `dir`, recovering from the WAL.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
+        Self::open_with_clock(dir, options, Arc::new(SystemClock))
+    }
+
+    /// Like [`Db::open`] with an injected clock (it stamps compaction results; ages are
+    /// always counted from the newest sample held, not from any clock).
+    pub fn open_with_clock(dir: impl AsRef<Path>, options: Options, clock: Arc<dyn Clock>) -> Result<Self> {
+        let background = options.compaction.background;
         let engine = Arc::new(Engine::open(dir.as_ref(), options)?);
-        let sealer = Sealer::spawn(engine.clone(), SEAL_POLL_INTERVAL).map_err(|e| Error::Io {
-            path: dir.as_ref().to_path_buf(),
-            op: "spawn sealer thread",
-            source: e,
-        })?;
-        Ok(Self { engine, sealer })
+        let spawn_err = |op: &'static str| {
+            let path = dir.as_ref().to_path_buf();
+            move |e| Error::Io { path, op, source: e }
+        };
+        let sealer = Sealer::spawn(engine.clone(), SEAL_POLL_INTERVAL).map_err(spawn_err("spawn sealer thread"))?;
+        let compactor = if background {
+            Compactor::spawn(engine.clone(), clock).map_err(spawn_err("spawn compactor thread"))?
+        } else {
+            Compactor::manual(engine.clone(), clock)
+        };
+        Ok(Self { engine, sealer, compactor })
     }
 
     /// Appends a batch; see [`AppendReport`] for per-sample outcomes.
@@ -109,8 +126,13 @@ impl Db {
         self.engine.seal_all()
     }
 
+    /// Runs one compaction pass now (merges, downsampling, retention) on this thread.
+    pub fn compact(&self) -> PassReport {
+        self.compactor.run_now()
+    }
+
     pub fn stats(&self) -> Stats {
-        Stats { engine: self.engine.stats(), sealer: self.sealer.status() }
+        Stats { engine: self.engine.stats(), sealer: self.sealer.status(), compaction: self.compactor.status() }
     }
 
     /// The engine underneath, for the query layer and tools.
@@ -121,6 +143,7 @@ impl Db {
     /// Stops background work and syncs the logs. Unsealed samples come back from the
     /// WAL on the next open.
     pub fn close(mut self) -> Result<()> {
+        self.compactor.stop();
         self.sealer.stop();
         self.engine.close()
     }

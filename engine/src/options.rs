@@ -214,7 +214,10 @@ mod tests {
     #[test]
     fn retention_human_form_parses() {
         let r = Retention::parse("raw=15d, 5m=90d, 1h=2y").ok();
-        let want = Retention { raw_ms: Some(15 * DAY_MS), rollups_ms: vec![(5 * MINUTE_MS, 90 * DAY_MS), (HOUR_MS, 730 * DAY_MS)] };
+        let want = Retention {
+            raw_ms: Some(15 * DAY_MS),
+            rollups_ms: vec![(5 * MINUTE_MS, 90 * DAY_MS), (HOUR_MS, 730 * DAY_MS)],
+        };
         assert_eq!(r, Some(want));
         assert!(Retention::parse("raw=15").is_err());
         assert!(Retention::parse("raw").is_err());

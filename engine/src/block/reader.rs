@@ -89,7 +89,13 @@ impl Block {
             return Err(Error::corrupt(
                 self.dir.join(CHUNKS_FILE),
                 c.offset,
-                format!("rollup chunk holds {} buckets, index says {} in [{}, {}]", got.len(), c.samples, c.min_t, c.max_t),
+                format!(
+                    "rollup chunk holds {} buckets, index says {} in [{}, {}]",
+                    got.len(),
+                    c.samples,
+                    c.min_t,
+                    c.max_t
+                ),
             ));
         }
         Ok(())
