@@ -95,13 +95,15 @@ impl Db {
     }
 
     /// Evaluates a native range query (selector, range, step, window function,
-    /// aggregation) under `limits`.
+    /// aggregation) under `limits`. Reads the coarsest rollup tier whose resolution
+    /// divides the step, window and start where one exists, raw data elsewhere.
     pub fn query(
         &self,
         q: &query::RangeQuery,
         limits: &query::Limits,
     ) -> std::result::Result<query::QueryResult, query::Error> {
-        query::run(&self.engine, q, limits)
+        let planner = query::TierPlanner::new(&self.engine);
+        query::evaluate_with(&self.engine, &q.plan(), q.time_range(), limits, &planner)
     }
 
     /// Evaluates a PromQL range query (the supported subset is listed in the query
@@ -112,7 +114,8 @@ impl Db {
         range: query::TimeRange,
         limits: &query::Limits,
     ) -> std::result::Result<query::QueryResult, query::Error> {
-        query::query_range(&self.engine, promql, range, limits)
+        let planner = query::TierPlanner::new(&self.engine);
+        query::evaluate_with(&self.engine, &query::parse_promql(promql)?, range, limits, &planner)
     }
 
     /// Makes everything appended so far durable, whatever the durability mode.

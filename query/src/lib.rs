@@ -11,6 +11,7 @@ mod limits;
 mod plan;
 mod promql;
 mod read;
+mod rollup;
 mod stepper;
 mod window;
 
@@ -22,6 +23,7 @@ pub use plan::{
     TimeRange, DEFAULT_LOOKBACK_MS,
 };
 pub use promql::parse_promql;
+pub use rollup::{rollup_computable, TierPlanner};
 pub use window::WindowFn;
 
 use chronolith_engine::Engine;
