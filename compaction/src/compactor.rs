@@ -140,6 +140,9 @@ fn pass(shared: &Shared) -> PassReport {
         let mut jobs = plan::merges(&set, &shared.opts, sealed_until);
         if jobs.is_empty() {
             jobs = plan::downsamples(&set, &shared.opts, newest, sealed_until, DOWNSAMPLE_JOBS_PER_PASS);
+            // Finest tier first: the next round can build the coarser one from it.
+            let finest = jobs.iter().filter_map(plan::Job::resolution_ms).min();
+            jobs.retain(|j| j.resolution_ms() == finest);
         }
         if jobs.is_empty() {
             jobs = plan::retention(&set, &shared.opts, newest);

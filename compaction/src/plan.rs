@@ -19,6 +19,16 @@ pub enum Job {
     Drop { blocks: Vec<Arc<Block>>, reason: DropReason },
 }
 
+impl Job {
+    /// The tier a downsampling job builds.
+    pub fn resolution_ms(&self) -> Option<i64> {
+        match self {
+            Job::Downsample { resolution_ms, .. } => Some(*resolution_ms),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     Raw,
@@ -48,21 +58,19 @@ pub fn data_end(b: &Block) -> i64 {
     }
 }
 
-/// Merges: raw blocks of lower levels that lie inside one aligned range of a level that
-/// is closed (everything before `sealed_until` is sealed), two or more per range. Only
-/// the lowest level with work is returned, so no two jobs share a parent; the caller
-/// plans again after running them.
+/// Merges: raw blocks of lower levels inside one aligned range of a level that is closed
+/// (everything before `sealed_until` is sealed), two or more per range. Levels are
+/// planned highest first and a block goes to the highest level whose range is closed, so
+/// a sealed partition is rewritten once, not once per level; no two jobs share a parent.
 pub fn merges(set: &BlockSet, opts: &CompactionOptions, sealed_until: i64) -> Vec<Job> {
     let mut jobs = Vec::new();
-    for (i, &range) in opts.merge_ranges_ms.iter().enumerate() {
-        if !jobs.is_empty() {
-            break;
-        }
+    let mut taken: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    for (i, &range) in opts.merge_ranges_ms.iter().enumerate().rev() {
         let level = i as u32 + 1;
         let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
         for b in set.raw() {
             let m = b.meta();
-            if m.samples == 0 || m.level >= level {
+            if m.samples == 0 || m.level > level || taken.contains(&m.seq) {
                 continue;
             }
             let w = m.min_t.div_euclid(range);
@@ -71,21 +79,13 @@ pub fn merges(set: &BlockSet, opts: &CompactionOptions, sealed_until: i64) -> Ve
             }
             groups.entry(w).or_default().push(b.clone());
         }
-        for (w, parents) in groups {
+        for (w, mut parents) in groups {
             let end = (w + 1).saturating_mul(range);
-            // A merged block already in this range (from an earlier pass) joins again, so
-            // the range ends as one block.
-            let already: Vec<Arc<Block>> = set
-                .raw()
-                .filter(|b| b.meta().level == level && b.meta().min_t.div_euclid(range) == w)
-                .cloned()
-                .collect();
-            if end > sealed_until || parents.len() + already.len() < 2 {
+            if end > sealed_until || parents.len() < 2 {
                 continue;
             }
-            let mut parents = parents;
-            parents.extend(already);
             parents.sort_by_key(|b| b.meta().min_t);
+            taken.extend(parents.iter().map(|b| b.meta().seq));
             jobs.push(Job::Merge { level, range: (w * range, end), parents });
         }
     }
