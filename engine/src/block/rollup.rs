@@ -13,7 +13,7 @@
 //! a run of buckets is `last_v - first_v + Σ resets + Σ boundary resets`, the same terms
 //! the raw evaluation adds in the same order.
 
-use crate::chunk::{decode_sealed, encode_sealed, ChunkDecodeError};
+use crate::chunk::{decode_sealed, encode_sealed, ChunkDecodeError, XorDecoder, XorEncoder};
 use crate::varint::{put_uvarint, Reader};
 
 /// The bit pattern Prometheus uses for a stale marker.
@@ -350,9 +350,19 @@ pub fn encode_rollup_chunk(b: &Buckets, from: usize, to: usize, out: &mut Vec<u8
         &last_off,
     ];
     let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(ROLLUP_COLUMNS);
-    for c in cols {
+    for (i, c) in cols.into_iter().enumerate() {
         let mut e = Vec::new();
-        encode_sealed(ends, c, &mut e);
+        if i == Column::Sum as usize {
+            // Sums of decimals are rarely decimal themselves: the sealed codec would then
+            // try Pcodec, whose encoder costs more than the whole bucketing loop.
+            let mut x = XorEncoder::with_capacity(c.len() * 4);
+            for (t, v) in ends.iter().zip(c) {
+                x.append(*t, *v);
+            }
+            e.extend_from_slice(x.bytes());
+        } else {
+            encode_sealed(ends, c, &mut e);
+        }
         encoded.push(e);
     }
     out.push(ROLLUP_CHUNK_TAG);
@@ -373,6 +383,9 @@ pub fn decode_rollup_chunk(bytes: &[u8], want: ColumnSet, out: &mut Buckets) -> 
     }
     let mut r = Reader::new(&bytes[1..]);
     let n = r.uvarint().ok_or(err(1, "bucket count"))? as usize;
+    if n > crate::chunk::MAX_SAMPLES_PER_CHUNK {
+        return Err(err(1, "bucket count over the chunk maximum"));
+    }
     let mut lens = [0usize; ROLLUP_COLUMNS];
     for l in &mut lens {
         *l = r.uvarint().ok_or(err(1, "column length"))? as usize;
@@ -389,7 +402,13 @@ pub fn decode_rollup_chunk(bytes: &[u8], want: ColumnSet, out: &mut Buckets) -> 
         if needed {
             ts.clear();
             vs.clear();
-            decode_sealed(&bytes[at..end], &mut ts, &mut vs).map_err(|e| err(at + e.offset, e.reason))?;
+            let decoded = if col == Column::Sum {
+                let count = u32::try_from(n).map_err(|_| err(1, "bucket count"))?;
+                XorDecoder::new(&bytes[at..end], count).decode_into(&mut ts, &mut vs)
+            } else {
+                decode_sealed(&bytes[at..end], &mut ts, &mut vs)
+            };
+            decoded.map_err(|e| err(at + e.offset, e.reason))?;
             if ts.len() != n || vs.len() != n {
                 return Err(err(at, "column length differs from bucket count"));
             }
