@@ -21,16 +21,17 @@
 
 pub mod remote_write;
 
-use chronolith_compaction::Sealer;
+use chronolith_compaction::{Clock, Compactor, Sealer, SystemClock};
 use chronolith_engine::Engine;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use chronolith_compaction::SealerStatus;
+pub use chronolith_compaction::{CompactionStatus, JobKind, JobStats, ManualClock, PassReport, SealerStatus};
 pub use chronolith_engine::{
-    AppendReport, Batch, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options, RecoveryMode,
-    RecoveryReport, RejectReason, Rejection, Result, Sample, Select, SeriesId, SeriesSamples,
+    AppendReport, Batch, CompactionOptions, Durability, EngineStats, Error, Labels, MatchOp, Matcher, Options,
+    RecoveryMode, RecoveryReport, RejectReason, Rejection, Result, Retention, RollupTier, Sample, Select, SeriesId,
+    SeriesSamples,
 };
 /// Range-aggregate queries (native and PromQL); also reachable as [`Db::query`].
 pub use chronolith_query as query;
@@ -43,6 +44,7 @@ const SEAL_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Db {
     engine: Arc<Engine>,
     sealer: Sealer,
+    compactor: Compactor,
 }
 
 /// Everything `stats()` reports.
@@ -50,18 +52,33 @@ pub struct Db {
 pub struct Stats {
     pub engine: EngineStats,
     pub sealer: SealerStatus,
+    /// Merge, downsample and retention jobs: runs, durations, bytes in and out,
+    /// partitions dropped, time of the last success.
+    pub compaction: CompactionStatus,
 }
 
 impl Db {
     /// Opens (creating if needed) the database in `dir`, recovering from the WAL.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
+        Self::open_with_clock(dir, options, Arc::new(SystemClock))
+    }
+
+    /// Like [`Db::open`] with an injected clock (it stamps compaction results; ages are
+    /// always counted from the newest sample held, not from any clock).
+    pub fn open_with_clock(dir: impl AsRef<Path>, options: Options, clock: Arc<dyn Clock>) -> Result<Self> {
+        let background = options.compaction.background;
         let engine = Arc::new(Engine::open(dir.as_ref(), options)?);
-        let sealer = Sealer::spawn(engine.clone(), SEAL_POLL_INTERVAL).map_err(|e| Error::Io {
-            path: dir.as_ref().to_path_buf(),
-            op: "spawn sealer thread",
-            source: e,
-        })?;
-        Ok(Self { engine, sealer })
+        let spawn_err = |op: &'static str| {
+            let path = dir.as_ref().to_path_buf();
+            move |e| Error::Io { path, op, source: e }
+        };
+        let sealer = Sealer::spawn(engine.clone(), SEAL_POLL_INTERVAL).map_err(spawn_err("spawn sealer thread"))?;
+        let compactor = if background {
+            Compactor::spawn(engine.clone(), clock).map_err(spawn_err("spawn compactor thread"))?
+        } else {
+            Compactor::manual(engine.clone(), clock)
+        };
+        Ok(Self { engine, sealer, compactor })
     }
 
     /// Appends a batch; see [`AppendReport`] for per-sample outcomes.
@@ -80,13 +97,15 @@ impl Db {
     }
 
     /// Evaluates a native range query (selector, range, step, window function,
-    /// aggregation) under `limits`.
+    /// aggregation) under `limits`. Reads the coarsest rollup tier whose resolution
+    /// divides the step, window and start where one exists, raw data elsewhere.
     pub fn query(
         &self,
         q: &query::RangeQuery,
         limits: &query::Limits,
     ) -> std::result::Result<query::QueryResult, query::Error> {
-        query::run(&self.engine, q, limits)
+        let planner = query::TierPlanner::new(&self.engine);
+        query::evaluate_with(&self.engine, &q.plan(), q.time_range(), limits, &planner)
     }
 
     /// Evaluates a PromQL range query (the supported subset is listed in the query
@@ -97,7 +116,8 @@ impl Db {
         range: query::TimeRange,
         limits: &query::Limits,
     ) -> std::result::Result<query::QueryResult, query::Error> {
-        query::query_range(&self.engine, promql, range, limits)
+        let planner = query::TierPlanner::new(&self.engine);
+        query::evaluate_with(&self.engine, &query::parse_promql(promql)?, range, limits, &planner)
     }
 
     /// Makes everything appended so far durable, whatever the durability mode.
@@ -111,8 +131,13 @@ impl Db {
         self.engine.seal_all()
     }
 
+    /// Runs one compaction pass now (merges, downsampling, retention) on this thread.
+    pub fn compact(&self) -> PassReport {
+        self.compactor.run_now()
+    }
+
     pub fn stats(&self) -> Stats {
-        Stats { engine: self.engine.stats(), sealer: self.sealer.status() }
+        Stats { engine: self.engine.stats(), sealer: self.sealer.status(), compaction: self.compactor.status() }
     }
 
     /// The engine underneath, for the query layer and tools.
@@ -123,6 +148,7 @@ impl Db {
     /// Stops background work and syncs the logs. Unsealed samples come back from the
     /// WAL on the next open.
     pub fn close(mut self) -> Result<()> {
+        self.compactor.stop();
         self.sealer.stop();
         self.engine.close()
     }

@@ -40,8 +40,29 @@ impl BlockSet {
         self.blocks.is_empty()
     }
 
+    /// Raw blocks with samples in `[start, end]`. Rollup blocks are never part of a raw
+    /// read: they summarise samples that raw blocks (or nothing, after retention) hold.
     pub fn overlapping(&self, start: i64, end: i64) -> impl Iterator<Item = &Arc<Block>> {
-        self.blocks.iter().filter(move |b| b.overlaps(start, end))
+        self.blocks.iter().filter(move |b| !b.is_rollup() && b.overlaps(start, end))
+    }
+
+    /// Raw blocks, ordered by `(min_t, seq)`.
+    pub fn raw(&self) -> impl Iterator<Item = &Arc<Block>> {
+        self.blocks.iter().filter(|b| !b.is_rollup())
+    }
+
+    /// Rollup blocks of one resolution, ordered by `(min_t, seq)`.
+    pub fn rollups(&self, resolution_ms: i64) -> impl Iterator<Item = &Arc<Block>> {
+        self.blocks.iter().filter(move |b| b.is_rollup() && b.meta().resolution_ms as i64 == resolution_ms)
+    }
+
+    /// The resolutions of the rollup blocks present, ascending.
+    pub fn rollup_resolutions(&self) -> Vec<i64> {
+        let mut r: Vec<i64> =
+            self.blocks.iter().filter(|b| b.is_rollup()).map(|b| b.meta().resolution_ms as i64).collect();
+        r.sort_unstable();
+        r.dedup();
+        r
     }
 }
 
@@ -164,8 +185,17 @@ impl Blocks {
         blocks.extend(opened);
         blocks.sort_by_key(|b| (b.meta().min_t, b.meta().seq));
         *self.current.write() = Arc::new(BlockSet { blocks });
-        for b in removing {
-            remove_block_dir(&self.dir, b.dir())?;
+        // All renames, one directory fsync, then the deletions: a drop of any number of
+        // blocks costs one fsync, not one per block.
+        let mut doomed = Vec::with_capacity(removing.len());
+        for b in &removing {
+            doomed.push(rename_deleted(&self.dir, b.dir())?);
+        }
+        if !doomed.is_empty() {
+            fsutil::sync_dir(&self.dir)?;
+        }
+        for d in doomed {
+            fsutil::remove_dir_all(&d)?;
         }
         Ok(())
     }
@@ -173,12 +203,18 @@ impl Blocks {
 
 /// Rename to `.deleted` (atomic, fsynced), then delete.
 fn remove_block_dir(blocks_dir: &Path, block_dir: &Path) -> Result<()> {
+    let doomed = rename_deleted(blocks_dir, block_dir)?;
+    fsutil::sync_dir(blocks_dir)?;
+    fsutil::remove_dir_all(&doomed)
+}
+
+/// Renames a block directory to `<name>.deleted` (not yet fsynced); returns the new path.
+fn rename_deleted(blocks_dir: &Path, block_dir: &Path) -> Result<PathBuf> {
     let mut name = block_dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(DELETED_SUFFIX);
     let doomed = blocks_dir.join(name);
     fsutil::rename(block_dir, &doomed)?;
-    fsutil::sync_dir(blocks_dir)?;
-    fsutil::remove_dir_all(&doomed)
+    Ok(doomed)
 }
 
 /// Moves a damaged block to `<data>/damaged/` (never deletes it).

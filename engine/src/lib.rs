@@ -26,7 +26,7 @@ pub use engine::{BLOCKS_DIR, SAMPLE_LOG_DIR, SERIES_LOG_DIR};
 pub use error::{Error, RejectReason, Result};
 pub use labels::{LabelLimits, Labels};
 pub use matcher::{MatchOp, Matcher};
-pub use options::Options;
+pub use options::{parse_duration_ms, CompactionOptions, Options, Retention, RollupTier};
 pub use registry::Registry;
 pub use stats::{EngineStats, RecoveryReport, RejectCounts};
 pub use types::{Sample, SeriesId, Timestamp};

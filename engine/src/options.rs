@@ -24,6 +24,9 @@ pub struct Options {
     pub head_bytes_max: usize,
     pub overload_wait_ms: u64,
     pub label_limits: LabelLimits,
+    // --- compaction, downsampling, retention (issue 4) ---
+    /// Merging, downsampling and retention: the policies the compaction worker applies.
+    pub compaction: CompactionOptions,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             head_bytes_max: 512 << 20,
             overload_wait_ms: 1000,
             label_limits: LabelLimits::default(),
+            compaction: CompactionOptions::default(),
         }
     }
 }
@@ -55,6 +59,175 @@ impl Options {
         if self.head_bytes_max < 1 << 20 {
             return Err(Error::InvalidOptions("head_bytes_max below 1 MiB".into()));
         }
+        self.compaction.validate(self.partition_ms)?;
         Ok(())
+    }
+}
+
+// --- compaction, downsampling, retention (issue 4) ---
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// One rollup tier: windows of `resolution_ms`, built for data older than `after_ms`
+/// (counted back from the newest sample held), in blocks covering `span_ms` each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RollupTier {
+    pub resolution_ms: i64,
+    pub after_ms: i64,
+    /// Each rollup block summarises one aligned span `(k·span, (k+1)·span]`; a multiple
+    /// of `resolution_ms` and of the finer tier's span (so a coarser tier can be built
+    /// from the finer one after raw data is gone).
+    pub span_ms: i64,
+}
+
+/// How long each resolution is kept. Age counts back from the newest sample the engine
+/// holds, not from the wall clock, so importing last year's data does not delete it on
+/// arrival. `None` keeps forever.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub raw_ms: Option<i64>,
+    /// `(resolution_ms, keep_ms)` per rollup tier.
+    pub rollups_ms: Vec<(i64, i64)>,
+}
+
+impl Retention {
+    /// Parses the human form `raw=15d, 5m=90d, 1h=2y` (units ms, s, m, h, d, w, y = 365 d;
+    /// `raw` or a resolution on the left).
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut r = Self::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| Error::InvalidOptions(format!("retention `{part}`: expected name=duration")))?;
+            let keep = parse_duration_ms(v.trim())?;
+            match k.trim() {
+                "raw" => r.raw_ms = Some(keep),
+                res => {
+                    let res = parse_duration_ms(res)?;
+                    r.rollups_ms.retain(|(x, _)| *x != res);
+                    r.rollups_ms.push((res, keep));
+                }
+            }
+        }
+        r.rollups_ms.sort_unstable();
+        Ok(r)
+    }
+
+    /// How long blocks of `resolution_ms` (0 = raw) are kept.
+    pub fn keep_ms(&self, resolution_ms: i64) -> Option<i64> {
+        if resolution_ms == 0 {
+            self.raw_ms
+        } else {
+            self.rollups_ms.iter().find(|(r, _)| *r == resolution_ms).map(|(_, k)| *k)
+        }
+    }
+}
+
+/// Parses `90d`, `40h`, `5m`, `30s`, `250ms`, `2w`, `2y` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<i64> {
+    let bad = || Error::InvalidOptions(format!("duration `{text}`: expected a number and ms|s|m|h|d|w|y"));
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = text.split_at(split);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let unit_ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => MINUTE_MS,
+        "h" => HOUR_MS,
+        "d" => DAY_MS,
+        "w" => 7 * DAY_MS,
+        "y" => 365 * DAY_MS,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit_ms).filter(|v| *v > 0).ok_or_else(bad)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompactionOptions {
+    /// Run the background compaction worker (`Db` only; the engine never starts threads).
+    pub background: bool,
+    /// How often the worker looks for work.
+    pub interval_ms: u64,
+    /// Merge levels: block time ranges, ascending, each a multiple of the previous one and
+    /// of `partition_ms`. Blocks inside one aligned range of a level are merged into one
+    /// once nothing more can arrive in that range. Empty: no merging.
+    pub merge_ranges_ms: Vec<i64>,
+    /// Rollup tiers, finest first. Defaults follow the Thanos convention.
+    pub tiers: Vec<RollupTier>,
+    pub retention: Retention,
+    /// Size-based retention: past this many bytes of blocks, the oldest blocks are
+    /// dropped until under it. `None`: no size bound.
+    pub retention_bytes_max: Option<u64>,
+}
+
+impl Default for CompactionOptions {
+    fn default() -> Self {
+        Self {
+            background: true,
+            interval_ms: 60_000,
+            merge_ranges_ms: vec![6 * HOUR_MS, DAY_MS],
+            tiers: vec![
+                RollupTier { resolution_ms: 5 * MINUTE_MS, after_ms: 40 * HOUR_MS, span_ms: DAY_MS },
+                RollupTier { resolution_ms: HOUR_MS, after_ms: 10 * DAY_MS, span_ms: 10 * DAY_MS },
+            ],
+            retention: Retention::default(),
+            retention_bytes_max: None,
+        }
+    }
+}
+
+impl CompactionOptions {
+    fn validate(&self, partition_ms: i64) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidOptions(m));
+        let mut prev = partition_ms;
+        for &r in &self.merge_ranges_ms {
+            if r <= prev || r % prev != 0 {
+                return bad(format!("merge range {r} ms is not a larger multiple of {prev} ms"));
+            }
+            prev = r;
+        }
+        let mut prev: Option<RollupTier> = None;
+        for t in &self.tiers {
+            if t.resolution_ms <= 0 || t.after_ms < 0 || t.span_ms <= 0 || t.span_ms % t.resolution_ms != 0 {
+                return bad(format!("rollup tier {t:?}: span must be a positive multiple of the resolution"));
+            }
+            if let Some(p) = prev {
+                if t.resolution_ms <= p.resolution_ms
+                    || t.resolution_ms % p.resolution_ms != 0
+                    || t.span_ms % p.span_ms != 0
+                {
+                    return bad(format!("rollup tier {t:?} must be a coarser multiple of {p:?}"));
+                }
+            }
+            prev = Some(*t);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_human_form_parses() {
+        let r = Retention::parse("raw=15d, 5m=90d, 1h=2y").ok();
+        let want = Retention {
+            raw_ms: Some(15 * DAY_MS),
+            rollups_ms: vec![(5 * MINUTE_MS, 90 * DAY_MS), (HOUR_MS, 730 * DAY_MS)],
+        };
+        assert_eq!(r, Some(want));
+        assert!(Retention::parse("raw=15").is_err());
+        assert!(Retention::parse("raw").is_err());
+        assert!(Retention::parse("5q=1d").is_err());
+        assert!(Retention::parse("raw=0d").is_err());
+        assert_eq!(Retention::parse("").ok(), Some(Retention::default()));
+    }
+
+    #[test]
+    fn default_options_validate() {
+        assert!(Options::default().validate().is_ok());
     }
 }

@@ -137,12 +137,7 @@ impl Context<'_> {
     }
 
     fn select(&self, sel: &Selection) -> Result<Vec<StepSeries>> {
-        if let Source::Rollup { resolution_ms } = self.planner.source_for(sel, &self.range) {
-            return Err(Error::Unsupported {
-                construct: format!("rollup source ({resolution_ms} ms): no rollup tiers exist yet"),
-                position: None,
-            });
-        }
+        let source = self.planner.source_for(sel, &self.range);
         let span_ms = match sel.func {
             SeriesFn::Window { range_ms, .. } => range_ms,
             SeriesFn::Instant { lookback_ms } => lookback_ms,
@@ -158,6 +153,12 @@ impl Context<'_> {
                 max: self.limits.series_touched_max,
                 seen: touched,
             });
+        }
+        if let Source::Rollup { resolution_ms } = source {
+            let (series, buckets) =
+                crate::rollup::select(self.engine, sel, &self.range, self.steps, resolution_ms, &ids)?;
+            self.samples_scanned.fetch_add(buckets, Relaxed);
+            return Ok(series);
         }
         // Left-open windows: the oldest sample that can matter is just after start - span.
         let read_from = self.range.start.saturating_sub(span_ms).saturating_add(1);

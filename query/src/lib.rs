@@ -12,6 +12,7 @@ mod limits;
 mod plan;
 mod promql;
 mod read;
+mod rollup;
 mod stepper;
 mod window;
 
@@ -23,6 +24,7 @@ pub use plan::{
     SourcePlanner, TimeRange, VectorMatching, DEFAULT_LOOKBACK_MS,
 };
 pub use promql::parse_promql;
+pub use rollup::{rollup_computable, TierPlanner};
 pub use window::WindowFn;
 
 use chronolith_engine::Engine;

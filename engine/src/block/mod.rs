@@ -6,10 +6,11 @@ mod index;
 mod meta;
 mod mmap;
 mod reader;
+pub mod rollup;
 mod writer;
 
 pub use index::{decode as decode_index, ChunkRef, Index};
-pub use meta::BlockMeta;
+pub use meta::{BlockMeta, META_VERSION, META_VERSION_ROLLUP};
 pub use reader::Block;
 pub use writer::{BlockWriter, SEALED_CHUNK_SAMPLES_MAX};
 
@@ -18,6 +19,8 @@ pub const INDEX_FILE: &str = "index";
 pub const META_FILE: &str = "meta";
 pub const CHUNKS_MAGIC: [u8; 4] = *b"CHBC";
 pub const CHUNKS_VERSION: u32 = 1;
+/// The `chunks` file of a rollup block: same framing, rollup chunk payloads.
+pub const CHUNKS_VERSION_ROLLUP: u32 = 2;
 
 /// `b` + 16 hex digits of the sequence number: sorts by sequence.
 pub fn block_dir_name(seq: u64) -> String {

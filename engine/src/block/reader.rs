@@ -4,7 +4,8 @@
 use super::index::{self, ChunkRef, Index};
 use super::meta::BlockMeta;
 use super::mmap::map_readonly;
-use super::{CHUNKS_FILE, CHUNKS_MAGIC, CHUNKS_VERSION, INDEX_FILE, META_FILE};
+use super::rollup::{decode_rollup_chunk, Buckets, ColumnSet};
+use super::{CHUNKS_FILE, CHUNKS_MAGIC, CHUNKS_VERSION, CHUNKS_VERSION_ROLLUP, INDEX_FILE, META_FILE};
 use crate::chunk::decode_sealed;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -48,7 +49,8 @@ impl Block {
                 format!("chunks file is {} bytes, meta says {}", chunks.len(), meta.chunks_bytes),
             ));
         }
-        if chunks.len() < 8 || chunks[0..4] != CHUNKS_MAGIC || chunks[4..8] != CHUNKS_VERSION.to_le_bytes() {
+        let version = if meta.is_rollup() { CHUNKS_VERSION_ROLLUP } else { CHUNKS_VERSION };
+        if chunks.len() < 8 || chunks[0..4] != CHUNKS_MAGIC || chunks[4..8] != version.to_le_bytes() {
             return Err(Error::corrupt(&chunks_path, 0, "bad chunks header"));
         }
         Ok(Self { dir: dir.to_path_buf(), meta, index, chunks })
@@ -68,6 +70,35 @@ impl Block {
 
     pub fn chunks_of(&self, id: SeriesId) -> &[ChunkRef] {
         self.index.chunks_of(id)
+    }
+
+    /// A rollup block (`meta.resolution_ms > 0`): its chunks hold buckets, not samples.
+    pub fn is_rollup(&self) -> bool {
+        self.meta.is_rollup()
+    }
+
+    /// Decodes the columns `want` of one rollup chunk onto the end of `out`, checking it
+    /// against its ref.
+    pub fn decode_rollup_chunk(&self, c: &ChunkRef, want: ColumnSet, out: &mut Buckets) -> Result<()> {
+        let body = self.chunk_bytes(c)?;
+        let mark = out.end_t.len();
+        decode_rollup_chunk(body, want, out)
+            .map_err(|e| Error::corrupt(self.dir.join(CHUNKS_FILE), c.offset + 8 + e.offset as u64, e.reason))?;
+        let got = &out.end_t[mark..];
+        if got.len() != c.samples as usize || got.first() != Some(&c.min_t) || got.last() != Some(&c.max_t) {
+            return Err(Error::corrupt(
+                self.dir.join(CHUNKS_FILE),
+                c.offset,
+                format!(
+                    "rollup chunk holds {} buckets, index says {} in [{}, {}]",
+                    got.len(),
+                    c.samples,
+                    c.min_t,
+                    c.max_t
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn overlaps(&self, start: i64, end: i64) -> bool {
@@ -118,6 +149,9 @@ impl Block {
 
     /// Appends the samples of `id` in `[start, end]` to `out`, in time order.
     pub fn read(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<Sample>) -> Result<()> {
+        if self.is_rollup() {
+            return Ok(());
+        }
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
         for c in self.chunks_of(id).iter().filter(|c| c.min_t <= end && c.max_t >= start) {
             ts.clear();
@@ -133,8 +167,15 @@ impl Block {
     /// Decodes every chunk and checks every checksum; returns the samples seen.
     pub fn verify(&self) -> Result<u64> {
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        let mut buckets = Buckets::default();
         let mut n = 0;
         for c in &self.index.chunks {
+            if self.is_rollup() {
+                buckets.clear();
+                self.decode_rollup_chunk(c, ColumnSet::ALL, &mut buckets)?;
+                n += buckets.len() as u64;
+                continue;
+            }
             ts.clear();
             vs.clear();
             self.decode_chunk(c, &mut ts, &mut vs)?;

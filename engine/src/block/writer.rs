@@ -3,7 +3,8 @@
 
 use super::index::{self, ChunkRef};
 use super::meta::BlockMeta;
-use super::{block_dir_name, CHUNKS_FILE, CHUNKS_MAGIC, CHUNKS_VERSION, INDEX_FILE, META_FILE};
+use super::rollup::{encode_rollup_chunk, Buckets};
+use super::{block_dir_name, CHUNKS_FILE, CHUNKS_MAGIC, CHUNKS_VERSION, CHUNKS_VERSION_ROLLUP, INDEX_FILE, META_FILE};
 use crate::chunk::encode_sealed;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -40,7 +41,8 @@ impl BlockWriter {
         let mut chunks = BufWriter::with_capacity(1 << 20, f);
         let mut header = Vec::with_capacity(8);
         header.extend_from_slice(&CHUNKS_MAGIC);
-        header.extend_from_slice(&CHUNKS_VERSION.to_le_bytes());
+        let version = if resolution_ms > 0 { CHUNKS_VERSION_ROLLUP } else { CHUNKS_VERSION };
+        header.extend_from_slice(&version.to_le_bytes());
         chunks.write_all(&header).map_err(|e| Error::io(&chunks_path, "write", e))?;
         Ok(Self {
             blocks_dir: blocks_dir.to_path_buf(),
@@ -76,14 +78,7 @@ impl BlockWriter {
         for (cts, cvs) in ts.chunks(SEALED_CHUNK_SAMPLES_MAX).zip(vs.chunks(SEALED_CHUNK_SAMPLES_MAX)) {
             self.scratch.clear();
             encode_sealed(cts, cvs, &mut self.scratch);
-            let len =
-                u32::try_from(self.scratch.len()).map_err(|_| Error::InvalidOptions("chunk over 4 GiB".into()))?;
-            let crc = crc32fast::hash(&self.scratch);
-            let w = &mut self.chunks;
-            w.write_all(&len.to_le_bytes())
-                .and_then(|()| w.write_all(&crc.to_le_bytes()))
-                .and_then(|()| w.write_all(&self.scratch))
-                .map_err(|e| Error::io(&self.chunks_path, "write", e))?;
+            let len = self.write_frame()?;
             let (min_t, max_t) = (cts[0], cts[cts.len() - 1]);
             refs.push(ChunkRef { min_t, max_t, offset: self.offset, samples: cts.len() as u32 });
             self.offset += 8 + u64::from(len);
@@ -94,6 +89,62 @@ impl BlockWriter {
         }
         self.series.push((id, labels, refs));
         Ok(())
+    }
+
+    /// Rollup blocks: the range of bucket ends `(from, to]` this block summarises.
+    pub fn set_covers(&mut self, from: i64, to: i64) {
+        self.meta.covers_from = from;
+        self.meta.covers_to = to;
+    }
+
+    /// Adds one series' rollup buckets (a block created with `resolution_ms > 0`), cut
+    /// into chunks of at most [`SEALED_CHUNK_SAMPLES_MAX`] buckets. A chunk ref's
+    /// `min_t`/`max_t` are its first and last bucket ends, `samples` its bucket count;
+    /// the meta's `min_t`/`max_t` are the oldest and newest raw sample summarised.
+    pub fn add_rollup_series(&mut self, id: SeriesId, labels: Arc<Labels>, b: &Buckets) -> Result<()> {
+        if b.is_empty() {
+            return Ok(());
+        }
+        if self.meta.resolution_ms == 0 {
+            return Err(Error::InvalidOptions("rollup series added to a raw block".into()));
+        }
+        if self.series.last().is_some_and(|(last, _, _)| *last >= id) {
+            return Err(Error::InvalidOptions(format!("block series out of order at {id}")));
+        }
+        let mut refs = Vec::with_capacity(b.len().div_ceil(SEALED_CHUNK_SAMPLES_MAX));
+        let mut from = 0;
+        while from < b.len() {
+            let to = (from + SEALED_CHUNK_SAMPLES_MAX).min(b.len());
+            self.scratch.clear();
+            encode_rollup_chunk(b, from, to, &mut self.scratch);
+            let len = self.write_frame()?;
+            refs.push(ChunkRef {
+                min_t: b.end_t[from],
+                max_t: b.end_t[to - 1],
+                offset: self.offset,
+                samples: (to - from) as u32,
+            });
+            self.offset += 8 + u64::from(len);
+            self.meta.min_t = self.meta.min_t.min(b.first_t[from]);
+            self.meta.max_t = self.meta.max_t.max(b.last_t[to - 1]);
+            self.meta.samples += (to - from) as u64;
+            self.meta.chunks += 1;
+            from = to;
+        }
+        self.series.push((id, labels, refs));
+        Ok(())
+    }
+
+    /// Writes `scratch` as one frame (length, CRC, payload); returns its length.
+    fn write_frame(&mut self) -> Result<u32> {
+        let len = u32::try_from(self.scratch.len()).map_err(|_| Error::InvalidOptions("chunk over 4 GiB".into()))?;
+        let crc = crc32fast::hash(&self.scratch);
+        let w = &mut self.chunks;
+        w.write_all(&len.to_le_bytes())
+            .and_then(|()| w.write_all(&crc.to_le_bytes()))
+            .and_then(|()| w.write_all(&self.scratch))
+            .map_err(|e| Error::io(&self.chunks_path, "write", e))?;
+        Ok(len)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,6 +1,7 @@
 //! The `chronolith` program.
 
 mod bench;
+mod bench_compaction;
 mod bench_query;
 mod check;
 mod demo;
@@ -49,6 +50,8 @@ enum BenchCommand {
     Replay(bench::ReplayArgs),
     /// Range-query latency over the sealed devops data set.
     Query(bench_query::QueryArgs),
+    /// Merge and downsample throughput, bytes per tier, rollup query latency, drop time.
+    Compaction(bench_compaction::CompactionArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a),
         Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
         Command::Bench(BenchCommand::Query(a)) => bench_query::run(a),
+        Command::Bench(BenchCommand::Compaction(a)) => bench_compaction::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
