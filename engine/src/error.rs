@@ -40,6 +40,16 @@ impl Error {
         Self::Io { path: path.into(), op, source }
     }
 
+    /// True when the disk is full (ENOSPC), directly or inside the WAL: nothing of the
+    /// operation was acknowledged, and it can be retried once space is freed.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            Self::Wal(e) => e.is_storage_full(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, detail: impl Into<String>) -> Self {
         Self::Corruption { path: path.into(), offset, detail: detail.into() }
     }
