@@ -24,6 +24,10 @@ pub struct Options {
     pub head_bytes_max: usize,
     pub overload_wait_ms: u64,
     pub label_limits: LabelLimits,
+    /// Bound on distinct series (cardinality). An append or `series_ref` that would create
+    /// series past it fails with `Error::SeriesLimit` and writes nothing; appends naming
+    /// only existing series go on. `None` (default): unlimited.
+    pub series_max: Option<usize>,
 }
 
 impl Default for Options {
@@ -37,6 +41,7 @@ impl Default for Options {
             head_bytes_max: 512 << 20,
             overload_wait_ms: 1000,
             label_limits: LabelLimits::default(),
+            series_max: None,
         }
     }
 }

@@ -128,6 +128,12 @@ impl Engine {
             };
             out.push(id);
         }
+        if let Some(limit) = self.opts.series_max {
+            let series = self.registry.len();
+            if !fresh.is_empty() && series + fresh.len() > limit {
+                return Err(Error::SeriesLimit { limit, series, new: fresh.len() });
+            }
+        }
         if !fresh.is_empty() {
             let mut payload = Vec::new();
             walrec::encode_series(&fresh, &mut payload);
