@@ -29,6 +29,9 @@ pub enum Error {
     Overloaded { head_bytes: usize, head_bytes_max: usize, waited_ms: u64 },
     /// Another process holds the data directory.
     Locked(PathBuf),
+    /// The append (or `series_ref`) would create series beyond `Options::series_max`:
+    /// nothing of it was written. Appends naming only existing series still work.
+    SeriesLimit { limit: usize, series: usize, new: usize },
     /// A series ref that this database never issued.
     UnknownSeries(SeriesId),
     /// The engine was closed, or a previous WAL failure poisoned it: reopen to recover.
@@ -38,6 +41,16 @@ pub enum Error {
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), op, source }
+    }
+
+    /// True when the disk is full (ENOSPC), directly or inside the WAL: nothing of the
+    /// operation was acknowledged, and it can be retried once space is freed.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            Self::Wal(e) => e.is_storage_full(),
+            _ => false,
+        }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, detail: impl Into<String>) -> Self {
@@ -61,6 +74,10 @@ impl fmt::Display for Error {
                 "overloaded: head holds {head_bytes} bytes, limit {head_bytes_max}; waited {waited_ms} ms for sealing to catch up"
             ),
             Self::Locked(p) => write!(f, "data directory {} is locked by another process", p.display()),
+            Self::SeriesLimit { limit, series, new } => write!(
+                f,
+                "series limit reached: {series} series exist, the limit is {limit}, and this would add {new} new ones"
+            ),
             Self::UnknownSeries(id) => write!(f, "unknown series ref {id}"),
             Self::Closed => write!(f, "database is closed or poisoned by an earlier write failure; reopen it"),
         }

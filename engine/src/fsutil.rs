@@ -1,32 +1,54 @@
-//! Filesystem steps of atomic publication, in one place (the seam a fault-injecting
-//! I/O layer plugs into later). Every error names the path and the step.
+//! Filesystem steps of atomic publication, in one place: the engine's side of the I/O
+//! seam. Each step first asks `chronolith_wal::fault::check` (a constant `None` unless
+//! the `fault-injection` feature is on), so tests can make any of them fail with ENOSPC,
+//! EIO or a torn write. Every error names the path and the step.
 
 use crate::error::{Error, Result};
+use chronolith_wal::fault::{self, Fault, Op};
 use std::fs::{self, File};
 use std::path::Path;
 
+/// Fails with the injected error if a fault rule says so.
+fn injected(p: &Path, op: Op, name: &'static str) -> Result<()> {
+    match fault::check(p, op) {
+        Some(f) => Err(Error::io(p, name, f.error())),
+        None => Ok(()),
+    }
+}
+
 pub fn create_dir_all(p: &Path) -> Result<()> {
+    injected(p, Op::Create, "create directory")?;
     fs::create_dir_all(p).map_err(|e| Error::io(p, "create directory", e))
 }
 
 /// fsync a directory so a rename or unlink inside it is durable.
 pub fn sync_dir(p: &Path) -> Result<()> {
+    injected(p, Op::SyncDir, "fsync directory")?;
     File::open(p).and_then(|f| f.sync_all()).map_err(|e| Error::io(p, "fsync directory", e))
 }
 
 pub fn sync_file(f: &File, p: &Path) -> Result<()> {
+    injected(p, Op::Fsync, "fsync")?;
     f.sync_all().map_err(|e| Error::io(p, "fsync", e))
 }
 
 /// Writes a whole file and fsyncs it.
 pub fn write_synced(p: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    injected(p, Op::Create, "create")?;
     let mut f = File::create(p).map_err(|e| Error::io(p, "create", e))?;
+    if let Some(fault) = fault::check(p, Op::Write) {
+        if let Fault::Torn { keep } = fault {
+            let _ = f.write_all(&bytes[..keep.min(bytes.len())]);
+        }
+        return Err(Error::io(p, "write", fault.error()));
+    }
     f.write_all(bytes).map_err(|e| Error::io(p, "write", e))?;
     sync_file(&f, p)
 }
 
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    injected(from, Op::Rename, "rename")?;
     fs::rename(from, to).map_err(|e| Error::io(from, "rename", e))
 }
 

@@ -27,6 +27,10 @@ pub struct Options {
     // --- compaction, downsampling, retention (issue 4) ---
     /// Merging, downsampling and retention: the policies the compaction worker applies.
     pub compaction: CompactionOptions,
+    /// Bound on distinct series (cardinality). An append or `series_ref` that would create
+    /// series past it fails with `Error::SeriesLimit` and writes nothing; appends naming
+    /// only existing series go on. `None` (default): unlimited.
+    pub series_max: Option<usize>,
 }
 
 impl Default for Options {
@@ -41,6 +45,7 @@ impl Default for Options {
             overload_wait_ms: 1000,
             label_limits: LabelLimits::default(),
             compaction: CompactionOptions::default(),
+            series_max: None,
         }
     }
 }

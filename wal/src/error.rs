@@ -26,8 +26,10 @@ pub enum Error {
         /// What was wrong, e.g. `crc mismatch: expected 0x1234abcd found 0x00000000`.
         reason: String,
     },
-    /// A write or fsync failed earlier; the state of the file is unknown. Reopen the WAL to
-    /// recover (replay shows exactly what reached the disk).
+    /// An fsync failed earlier (or a failed write could not be rolled back); the state of
+    /// the file is unknown. Reopen the WAL to recover (replay shows exactly what reached
+    /// the disk). A failed write that was rolled back does not poison: the append that hit
+    /// it returns [`Error::Io`] and later appends go on.
     Poisoned,
     /// A record's payload is larger than the format allows.
     RecordTooLarge {
@@ -51,6 +53,38 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), op, source }
+    }
+
+    /// The same error again, for every appender of a failed batch (`io::Error` is not
+    /// `Clone`; the OS error code or kind is kept).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Error::Io { path, op, source } => {
+                let source = match source.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(source.kind(), source.to_string()),
+                };
+                Error::Io { path: path.clone(), op, source }
+            }
+            Error::Corruption { segment, offset, reason } => {
+                Error::Corruption { segment: *segment, offset: *offset, reason: reason.clone() }
+            }
+            Error::Poisoned => Error::Poisoned,
+            Error::RecordTooLarge { len, max } => Error::RecordTooLarge { len: *len, max: *max },
+            Error::ReservedRecordType { record_type } => Error::ReservedRecordType { record_type: *record_type },
+            Error::Closed => Error::Closed,
+        }
+    }
+
+    /// True for an ENOSPC ("no space left on device") I/O error: retry once space is freed.
+    #[must_use]
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
+    }
+
+    /// A failed fsync: the file's state is unknown, so the WAL poisons itself.
+    pub(crate) fn is_sync_failure(&self) -> bool {
+        matches!(self, Error::Io { op: "fdatasync" | "fsync" | "fsync_dir", .. })
     }
 
     pub(crate) fn corruption(segment: SegmentId, offset: u64, reason: impl Into<String>) -> Self {

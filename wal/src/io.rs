@@ -7,28 +7,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::fault::{self, Fault, Op};
 
-/// Test-only failure switches: when set, the next matching call fails with EIO.
-#[cfg(test)]
+/// The filesystem as the WAL sees it: the real calls, each preceded by the
+/// fault-injection check (a no-op without the `fault-injection` feature).
 #[derive(Debug, Default)]
-pub(crate) struct Faults {
-    pub(crate) fail_sync: std::sync::atomic::AtomicBool,
-    pub(crate) fail_write: std::sync::atomic::AtomicBool,
-}
+pub(crate) struct Fs;
 
-/// The filesystem as the WAL sees it.
-#[derive(Debug, Default)]
-pub(crate) struct Fs {
-    #[cfg(test)]
-    pub(crate) faults: Faults,
-}
-
-#[cfg(test)]
-fn injected(flag: &std::sync::atomic::AtomicBool) -> std::io::Result<()> {
-    if flag.load(std::sync::atomic::Ordering::SeqCst) {
-        return Err(std::io::Error::other("injected fault"));
+/// Fails with the injected error if a rule says so.
+fn injected(path: &Path, op: Op, name: &'static str) -> Result<()> {
+    match fault::check(path, op) {
+        Some(f) => Err(Error::io(path, name, f.error())),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 impl Fs {
@@ -62,6 +53,7 @@ impl Fs {
     /// Creates a new file (fails if it exists), writes `bytes`, fsyncs it. The caller fsyncs
     /// the directory.
     pub(crate) fn create_synced(&self, path: &Path, bytes: &[u8]) -> Result<File> {
+        injected(path, Op::Create, "create")?;
         let mut f = OpenOptions::new()
             .read(true)
             .append(true)
@@ -69,27 +61,46 @@ impl Fs {
             .open(path)
             .map_err(|e| Error::io(path, "create", e))?;
         self.write_all(&mut f, path, bytes)?;
+        injected(path, Op::Fsync, "fsync")?;
         f.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
         Ok(f)
+    }
+
+    /// Opens an existing segment for appending (after a roll-back to it).
+    pub(crate) fn open_append(&self, path: &Path) -> Result<File> {
+        OpenOptions::new().read(true).append(true).open(path).map_err(|e| Error::io(path, "open", e))
     }
 
     /// Appends `bytes` to an existing file and fsyncs it.
     pub(crate) fn append_synced(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, "open", e))?;
         self.write_all(&mut f, path, bytes)?;
+        injected(path, Op::Fsync, "fsync")?;
         f.sync_all().map_err(|e| Error::io(path, "fsync", e))
     }
 
     pub(crate) fn write_all(&self, f: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
-        #[cfg(test)]
-        injected(&self.faults.fail_write).map_err(|e| Error::io(path, "write", e))?;
+        if let Some(fault) = fault::check(path, Op::Write) {
+            if let Fault::Torn { keep } = fault {
+                let _ = f.write_all(&bytes[..keep.min(bytes.len())]);
+            }
+            return Err(Error::io(path, "write", fault.error()));
+        }
         f.write_all(bytes).map_err(|e| Error::io(path, "write", e))
     }
 
     /// Writes every byte of `slices` with as few `writev(2)` calls as the kernel allows.
     pub(crate) fn write_all_vectored(&self, f: &mut File, path: &Path, mut slices: &mut [IoSlice<'_>]) -> Result<()> {
-        #[cfg(test)]
-        injected(&self.faults.fail_write).map_err(|e| Error::io(path, "write", e))?;
+        if let Some(fault) = fault::check(path, Op::Write) {
+            if let Fault::Torn { mut keep } = fault {
+                for s in slices.iter() {
+                    let n = keep.min(s.len());
+                    let _ = f.write_all(&s[..n]);
+                    keep -= n;
+                }
+            }
+            return Err(Error::io(path, "write", fault.error()));
+        }
         while !slices.is_empty() {
             match f.write_vectored(slices) {
                 Ok(0) => return Err(Error::io(path, "write", std::io::ErrorKind::WriteZero.into())),
@@ -104,13 +115,13 @@ impl Fs {
     /// fdatasync; returns the nanoseconds it took.
     pub(crate) fn sync_data(&self, f: &File, path: &Path) -> Result<u64> {
         let start = Instant::now();
-        #[cfg(test)]
-        injected(&self.faults.fail_sync).map_err(|e| Error::io(path, "fdatasync", e))?;
+        injected(path, Op::Fsync, "fdatasync")?;
         f.sync_data().map_err(|e| Error::io(path, "fdatasync", e))?;
         Ok(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
     pub(crate) fn sync_dir(&self, dir: &Path) -> Result<()> {
+        injected(dir, Op::SyncDir, "fsync_dir")?;
         let d = File::open(dir).map_err(|e| Error::io(dir, "open_dir", e))?;
         d.sync_all().map_err(|e| Error::io(dir, "fsync_dir", e))
     }
@@ -118,7 +129,14 @@ impl Fs {
     /// Truncates the file to `len` and fsyncs it.
     pub(crate) fn truncate(&self, path: &Path, len: u64) -> Result<()> {
         let f = OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, "open", e))?;
+        self.truncate_file(&f, path, len)
+    }
+
+    /// Shrinks an open file to `len` and fsyncs it.
+    pub(crate) fn truncate_file(&self, f: &File, path: &Path, len: u64) -> Result<()> {
+        injected(path, Op::Truncate, "set_len")?;
         f.set_len(len).map_err(|e| Error::io(path, "set_len", e))?;
+        injected(path, Op::Fsync, "fsync")?;
         f.sync_all().map_err(|e| Error::io(path, "fsync", e))
     }
 
@@ -127,6 +145,7 @@ impl Fs {
     }
 
     pub(crate) fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        injected(from, Op::Rename, "rename")?;
         fs::rename(from, to).map_err(|e| Error::io(from, "rename", e))
     }
 

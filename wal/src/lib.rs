@@ -21,6 +21,7 @@
 //! ```
 
 mod error;
+pub mod fault;
 mod frame;
 mod io;
 mod options;
@@ -73,7 +74,7 @@ impl Wal {
         mode: RecoveryMode,
         mut on_record: impl FnMut(Position, u8, &[u8]),
     ) -> Result<(Wal, ReplayReport)> {
-        let fs = io::Fs::default();
+        let fs = io::Fs;
         fs.create_dir_all(dir)?;
         let (sealed, last, report) = replay::replay(&fs, dir, mode, &mut on_record)?;
         let id = last.map_or(SegmentId(1), SegmentId::next);
@@ -90,8 +91,10 @@ impl Wal {
     /// The bytes are in the OS when this returns (and fsynced under [`Durability::Always`]).
     ///
     /// # Errors
-    /// [`Error::RecordTooLarge`] (nothing written), [`Error::Poisoned`] after an earlier I/O
-    /// failure, [`Error::Io`] for the failure that poisons.
+    /// [`Error::RecordTooLarge`] (nothing written); [`Error::Io`] when the write failed: if
+    /// it was not an fsync, the batch was rolled back (none of it will replay) and later
+    /// appends go on; a failed fsync poisons, and then every call is [`Error::Poisoned`]
+    /// until reopen.
     pub fn append(&self, records: &[(u8, &[u8])]) -> Result<Position> {
         self.writer.append(records)
     }
@@ -110,6 +113,13 @@ impl Wal {
     /// [`Error::Poisoned`] or the [`Error::Io`] that poisons.
     pub fn cut(&self) -> Result<SegmentId> {
         self.writer.cut()
+    }
+
+    /// True once the WAL is poisoned (a failed fsync, or a failed write that could not be
+    /// rolled back): every call fails with [`Error::Poisoned`] until reopen.
+    #[must_use]
+    pub fn is_poisoned(&self) -> bool {
+        self.writer.is_poisoned()
     }
 
     /// The segment new appends go to.

@@ -188,7 +188,7 @@ pub enum SegmentHealth {
 /// Checks every segment of a log without changing anything (no truncation, no new
 /// segment, no lock): for `chronolith check` and other tools.
 pub fn verify(dir: &Path) -> Result<Vec<(SegmentId, SegmentHealth)>> {
-    let fs = Fs::default();
+    let fs = Fs;
     let mut ids: Vec<SegmentId> = fs.list(dir)?.iter().filter_map(|n| segment::parse_file_name(n)).collect();
     ids.sort_unstable();
     let mut out = Vec::with_capacity(ids.len());

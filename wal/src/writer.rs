@@ -10,6 +10,14 @@
 //! Fast path: an appender that finds nothing queued and no leader leads a batch of just its
 //! own records and writes them with `writev(2)` straight from its buffers, skipping the copy
 //! into the pending buffer. Appenders arriving meanwhile queue up as usual.
+//!
+//! Failures. A failed fsync poisons the writer: the file's state is unknown until reopen
+//! replays it. Any other failure of a batch (a write, a segment create, a seal frame, say
+//! ENOSPC or EIO) is rolled back: segments the batch started are removed, the segment it
+//! started in is truncated to where the batch began and fsynced, and every appender of the
+//! batch, and every appender queued behind it (their positions assumed the batch), gets
+//! the error. New appenders wait until all of those have seen it ("draining"), then go on
+//! as if the batch had never been. If the roll-back itself fails, the writer is poisoned.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -49,6 +57,32 @@ struct State {
     /// A leader is doing I/O right now.
     leader: bool,
     closed: bool,
+    /// Appenders (and `sync`/`cut` callers) inside `commit`.
+    waiting: u64,
+    /// Set when a batch failed and was rolled back; cleared when `waiting` drops to 0.
+    /// Sequence numbers in `(failed_after, failed_upto]` were discarded.
+    draining: bool,
+    failed_after: u64,
+    failed_upto: u64,
+    failure: Option<Error>,
+}
+
+/// Where the current segment stood when a batch started: what a failed batch rolls back to.
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    id: SegmentId,
+    bytes: u64,
+    bytes_written: u64,
+    disk_bytes: u64,
+    segments: u64,
+}
+
+/// A failed batch: the error, and where appends go on if it was rolled back (`None`: the
+/// writer is poisoned).
+#[derive(Debug)]
+struct Failed {
+    error: Error,
+    rolled_back: Option<(SegmentId, u64)>,
 }
 
 /// The open segment file; only the leader, `sync` and the background syncer touch it.
@@ -117,7 +151,11 @@ impl Writer {
         })
     }
 
-    fn check_usable(&self, st: &State) -> Result<()> {
+    /// Waits out a roll-back in progress, then checks the writer can take appends.
+    fn check_usable(&self, st: &mut MutexGuard<'_, State>) -> Result<()> {
+        while st.draining && !self.poisoned.load(Ordering::Acquire) {
+            self.cond.wait(st);
+        }
         if self.poisoned.load(Ordering::Acquire) {
             return Err(Error::Poisoned);
         }
@@ -141,7 +179,7 @@ impl Writer {
             headers.push(frame::encode_header(record_type, payload));
         }
         let mut st = self.state.lock();
-        self.check_usable(&st)?;
+        self.check_usable(&mut st)?;
         if records.is_empty() {
             return Ok(Position { segment: st.segment, offset: st.offset });
         }
@@ -174,15 +212,15 @@ impl Writer {
     }
 
     pub(crate) fn sync(&self) -> Result<()> {
-        let st = self.state.lock();
-        self.check_usable(&st)?;
+        let mut st = self.state.lock();
+        self.check_usable(&mut st)?;
         let seq = st.next_seq;
         self.commit(st, seq, true)
     }
 
     pub(crate) fn cut(&self) -> Result<SegmentId> {
         let mut st = self.state.lock();
-        self.check_usable(&st)?;
+        self.check_usable(&mut st)?;
         let next = st.segment.next();
         let at = st.buf.len();
         st.cuts.push((at, next));
@@ -200,6 +238,11 @@ impl Writer {
         r
     }
 
+    /// True once an fsync (or a roll-back) failed: every call fails until reopen.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
     pub(crate) fn current_segment(&self) -> SegmentId {
         self.state.lock().segment
     }
@@ -207,7 +250,23 @@ impl Writer {
     /// Waits until `seq` is written (or fsynced, if `durable`), leading a batch if no one else
     /// is.
     fn commit(&self, mut st: MutexGuard<'_, State>, seq: u64, durable: bool) -> Result<()> {
+        st.waiting += 1;
+        let result = self.commit_inner(&mut st, seq, durable);
+        st.waiting -= 1;
+        if st.draining && st.waiting == 0 {
+            st.draining = false;
+            st.failure = None;
+            self.cond.notify_all();
+        }
+        result
+    }
+
+    fn commit_inner(&self, st: &mut MutexGuard<'_, State>, seq: u64, durable: bool) -> Result<()> {
         loop {
+            // Checked first: a later batch may have succeeded since ours was discarded.
+            if st.draining && seq > st.failed_after && seq <= st.failed_upto {
+                return Err(st.failure.as_ref().map_or(Error::Poisoned, Error::duplicate));
+            }
             // A batch that completed before a later failure still counts.
             let done = if durable { st.durable_seq >= seq } else { st.written_seq >= seq };
             if done {
@@ -217,7 +276,7 @@ impl Writer {
                 return Err(Error::Poisoned);
             }
             if st.leader {
-                self.cond.wait(&mut st);
+                self.cond.wait(st);
                 continue;
             }
             st.leader = true;
@@ -227,12 +286,10 @@ impl Writer {
             let cuts = std::mem::replace(&mut st.cuts, spare_cuts);
             let records = std::mem::take(&mut st.records);
             let end_seq = st.next_seq;
-            let result = MutexGuard::unlocked(&mut st, || self.write_batch(&batch, &cuts, records, durable));
+            let result = MutexGuard::unlocked(st, || self.write_batch(&batch, &cuts, records, durable));
             st.leader = false;
-            if let Err(e) = result {
-                self.poisoned.store(true, Ordering::Release);
-                self.cond.notify_all();
-                return Err(e);
+            if let Err(failed) = result {
+                return Err(self.fail(st, failed));
             }
             st.written_seq = end_seq;
             if durable {
@@ -248,6 +305,27 @@ impl Writer {
             st.spare_cuts = cuts;
             self.cond.notify_all();
         }
+    }
+
+    /// Records a failed batch: poisons, or (after a roll-back) discards everything queued
+    /// and starts draining. Returns the error for the caller.
+    fn fail(&self, st: &mut State, failed: Failed) -> Error {
+        match failed.rolled_back {
+            None => self.poisoned.store(true, Ordering::Release),
+            Some((segment, offset)) => {
+                st.failed_after = st.written_seq;
+                st.failed_upto = st.next_seq;
+                st.draining = true;
+                st.failure = Some(failed.error.duplicate());
+                st.buf.clear();
+                st.cuts.clear();
+                st.records = 0;
+                st.segment = segment;
+                st.offset = offset;
+            }
+        }
+        self.cond.notify_all();
+        failed.error
     }
 
     /// Leads a batch of just `records`, written with `writev(2)` from the caller's buffers
@@ -272,18 +350,32 @@ impl Writer {
             }
             let mut guard = self.current.lock();
             let cur = &mut *guard;
-            self.fs.write_all_vectored(&mut cur.file, &cur.path, &mut slices)?;
-            self.wrote(cur, total);
-            if durable {
-                self.fsync(cur)?;
+            let mark = self.mark(cur);
+            let io = self.fs.write_all_vectored(&mut cur.file, &cur.path, &mut slices).and_then(|()| {
+                self.wrote(cur, total);
+                if durable {
+                    self.fsync(cur)?;
+                }
+                Ok(())
+            });
+            match io {
+                Ok(()) => {
+                    self.counters.records_written.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(e) => Err(self.roll_back(cur, mark, mark.id, e)),
             }
-            self.counters.records_written.fetch_add(records.len() as u64, Ordering::Relaxed);
-            Ok(())
         });
         st.leader = false;
         self.cond.notify_all();
-        if let Err(e) = result {
-            self.poisoned.store(true, Ordering::Release);
+        if let Err(failed) = result {
+            let e = self.fail(&mut st, failed);
+            // The direct leader is not counted in `waiting`: with no one queued behind it
+            // there is nothing to drain.
+            if st.waiting == 0 {
+                st.draining = false;
+                st.failure = None;
+            }
             return Err(e);
         }
         // Everything before `seq` was written when this batch started (nothing was queued).
@@ -294,20 +386,94 @@ impl Writer {
         Ok(())
     }
 
-    /// The leader's I/O: one write per segment touched, rotations, and the fsync.
-    fn write_batch(&self, batch: &[u8], cuts: &[(usize, SegmentId)], records: u64, sync: bool) -> Result<()> {
+    /// The leader's I/O: one write per segment touched, rotations, and the fsync. A failure
+    /// is rolled back (see the module comment).
+    fn write_batch(
+        &self,
+        batch: &[u8],
+        cuts: &[(usize, SegmentId)],
+        records: u64,
+        sync: bool,
+    ) -> std::result::Result<(), Failed> {
         let mut cur = self.current.lock();
-        let mut start = 0;
-        for &(at, next) in cuts {
-            self.write(&mut cur, &batch[start..at])?;
-            self.rotate(&mut cur, next)?;
-            start = at;
+        let mark = self.mark(&cur);
+        let mut created = mark.id;
+        let mut io = || -> Result<()> {
+            let mut start = 0;
+            for &(at, next) in cuts {
+                self.write(&mut cur, &batch[start..at])?;
+                created = next;
+                self.rotate(&mut cur, next)?;
+                start = at;
+            }
+            self.write(&mut cur, &batch[start..])?;
+            if sync {
+                self.fsync(&cur)?;
+            }
+            Ok(())
+        };
+        match io() {
+            Ok(()) => {
+                self.counters.records_written.fetch_add(records, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(self.roll_back(&mut cur, mark, created, e)),
         }
-        self.write(&mut cur, &batch[start..])?;
-        if sync {
-            self.fsync(&cur)?;
+    }
+
+    fn mark(&self, cur: &Current) -> Mark {
+        let c = &self.counters;
+        Mark {
+            id: cur.id,
+            bytes: cur.bytes,
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            disk_bytes: c.disk_bytes.load(Ordering::Relaxed),
+            segments: c.segments.load(Ordering::Relaxed),
         }
-        self.counters.records_written.fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// Undoes a failed batch unless an fsync failed: removes the segments it created (up
+    /// to `created`), truncates the segment it started in back to `mark` and fsyncs it.
+    fn roll_back(&self, cur: &mut Current, mark: Mark, created: SegmentId, error: Error) -> Failed {
+        if error.is_sync_failure() {
+            return Failed { error, rolled_back: None };
+        }
+        match self.undo(cur, mark, created) {
+            Ok(()) => Failed { error, rolled_back: Some((cur.id, cur.bytes)) },
+            // The roll-back failed too: nothing about the files can be trusted now.
+            Err(_) => Failed { error, rolled_back: None },
+        }
+    }
+
+    fn undo(&self, cur: &mut Current, mark: Mark, created: SegmentId) -> Result<()> {
+        if created != mark.id {
+            let mut id = mark.id.next();
+            while id <= created {
+                match self.fs.remove(&join(&self.dir, &segment::file_name(id))) {
+                    Ok(()) => {}
+                    Err(Error::Io { ref source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                id = id.next();
+            }
+            self.fs.sync_dir(&self.dir)?;
+            self.sealed.lock().split_off(&mark.id);
+            if cur.id != mark.id {
+                let path = join(&self.dir, &segment::file_name(mark.id));
+                let file = self.fs.open_append(&path)?;
+                *cur = Current { file, path, id: mark.id, bytes: mark.bytes };
+            }
+        }
+        self.fs.truncate_file(&cur.file, &cur.path, mark.bytes)?;
+        cur.bytes = mark.bytes;
+        // Stats only: take back what this batch added.
+        let c = &self.counters;
+        for (counter, then) in
+            [(&c.bytes_written, mark.bytes_written), (&c.disk_bytes, mark.disk_bytes), (&c.segments, mark.segments)]
+        {
+            let now = counter.load(Ordering::Relaxed);
+            counter.fetch_sub(now.saturating_sub(then), Ordering::Relaxed);
+        }
         Ok(())
     }
 

@@ -3,9 +3,14 @@
 //!
 //! The head is written before the WAL so that the log holds exactly the samples that
 //! were accepted, in an order that replays to the same head. A sample is visible to
-//! readers slightly before it is durable; it is acknowledged only after. A WAL failure
-//! poisons the engine (appends fail until reopen, which rebuilds the head from the WAL),
-//! so an unlogged sample can never be acknowledged later as a "duplicate".
+//! readers slightly before it is durable; it is acknowledged only after.
+//!
+//! A failed WAL write (ENOSPC, EIO) is rolled back by the WAL and the append returns the
+//! error; the engine goes on. The batch's samples may stay in the head unlogged, but they
+//! were never acknowledged, and a retry of the same batch finds them as exact duplicates,
+//! which are logged too (below), so the retry's acknowledgement is durable. A failed
+//! fsync poisons the WAL and then the engine: appends fail until reopen, which rebuilds
+//! the head from what the WAL holds.
 
 use super::Engine;
 use crate::error::{Error, RejectReason, Result};
@@ -123,11 +128,21 @@ impl Engine {
             };
             out.push(id);
         }
+        if let Some(limit) = self.opts.series_max {
+            let series = self.registry.len();
+            if !fresh.is_empty() && series + fresh.len() > limit {
+                return Err(Error::SeriesLimit { limit, series, new: fresh.len() });
+            }
+        }
         if !fresh.is_empty() {
             let mut payload = Vec::new();
             walrec::encode_series(&fresh, &mut payload);
+            // A rolled-back failure leaves no trace of these ids on disk, so they are
+            // simply handed out again next time.
             if let Err(e) = self.series_log.append(&[(RECORD_SERIES, &payload)]) {
-                self.poisoned.store(true, Release);
+                if self.series_log.is_poisoned() {
+                    self.poisoned.store(true, Release);
+                }
                 return Err(e.into());
             }
             for (id, l) in fresh {
@@ -245,7 +260,9 @@ impl Engine {
         let pos = match self.sample_log.append(&[(RECORD_SAMPLES, payload)]) {
             Ok(p) => p,
             Err(e) => {
-                self.poisoned.store(true, Release);
+                if self.sample_log.is_poisoned() {
+                    self.poisoned.store(true, Release);
+                }
                 return Err(e.into());
             }
         };
