@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod formats;
 pub mod remote_write;
 
 use chronolith_compaction::{Clock, Compactor, Sealer, SystemClock};

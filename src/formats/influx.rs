@@ -5,7 +5,8 @@
 use super::{Line, Parsed};
 
 /// Timestamp unit of the input (`--precision`), nanoseconds by default as in InfluxDB.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Precision {
     Ns,
     Us,

@@ -9,7 +9,7 @@
 
 use super::parse_value;
 use super::prometheus::{parse_millis, parse_seconds};
-use chronolith::SeriesId;
+use crate::SeriesId;
 use std::collections::HashMap;
 
 /// `(series, timestamp ms, value)` when the line is a known series with a timestamp.
