@@ -110,7 +110,7 @@ impl Engine {
 
     /// Removes sample-log segments whose every sample is older than `until`. The current
     /// segment is cut first when it too is covered (a full seal), so it can go as well.
-    fn truncate_wal(&self, until: i64) -> Result<()> {
+    pub(super) fn truncate_wal(&self, until: i64) -> Result<()> {
         let _gate = self.wal_gate.write();
         let mut m = self.segment_max_t.lock();
         let current = self.sample_log.current_segment();

@@ -73,3 +73,14 @@ impl Engine {
         self.wal_holds.lock().iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }
+
+impl Engine {
+    /// Removes the sample-log segments that sealed blocks cover and no hold needs, now
+    /// rather than at the next seal (a holder calls it after moving its floor).
+    ///
+    /// # Errors
+    /// As a seal's truncation: a failed cut or unlink (the WAL stays usable).
+    pub fn trim_wal(&self) -> crate::Result<()> {
+        self.truncate_wal(self.head.sealed_until())
+    }
+}
