@@ -82,6 +82,23 @@ impl Server {
         }
     }
 
+    /// SIGTERM and wait (up to 20 s, then SIGKILL): a receiver's own graceful shutdown,
+    /// which writes out what it acknowledged (VictoriaMetrics buffers for about a second).
+    pub fn stop_gracefully(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            #[allow(unsafe_code)]
+            // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && c.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.stop();
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
