@@ -351,6 +351,11 @@ impl Shared {
                 st.confirmed.position = st.confirmed.position.max(e.end);
                 st.confirmed.max_t = st.confirmed.max_t.max(e.max_t);
             }
+            // What the backlog bound dropped is done too, read or not: batches never span
+            // a segment, so no batch still pending starts before a drop point.
+            if st.ledger.first_key_value().is_none_or(|(_, e)| e.end > st.drop_before) {
+                st.confirmed.position = st.confirmed.position.max(st.drop_before);
+            }
             if st.ledger.is_empty() {
                 // Everything read was sent, refused or dropped.
                 st.confirmed.position = st.confirmed.position.max(reader_pos);
