@@ -52,7 +52,8 @@ fn forward_backlog_bound_drops_oldest_loudly() {
     let dropped = wait_until(Duration::from_secs(20), || db.stats().forward[0].samples_dropped > 0);
     let st = db.stats().forward[0].clone();
     assert!(dropped && st.drops >= 1, "{st:?}");
-    let bounded = wait_until(Duration::from_secs(10), || db.stats().forward[0].backlog_bytes <= (256 << 10) + (64 << 10) * 2);
+    let bounded =
+        wait_until(Duration::from_secs(10), || db.stats().forward[0].backlog_bytes <= (256 << 10) + (64 << 10) * 2);
     assert!(bounded, "backlog bounded: {:?}", db.stats().forward[0]);
     assert!(
         logged().iter().any(|l| l.starts_with("ERROR") && l.contains("backlog over its bound")),

@@ -31,7 +31,11 @@ fn forward_to_prometheus_delivers_every_sample() {
         b.clear();
         for k in 0..40usize {
             let l = Labels::metric("fwd_prom", [("series", format!("s{k}")), ("zone", format!("z{}", k % 3))]).unwrap();
-            let v = if (k + step as usize) % 13 == 0 { f64::NAN } else { values[(k + step as usize) % values.len()] * (k + 1) as f64 };
+            let v = if (k + step as usize) % 13 == 0 {
+                f64::NAN
+            } else {
+                values[(k + step as usize) % values.len()] * (k + 1) as f64
+            };
             b.add_labels(l, t0 + step * 2_000, v);
         }
         total += db.append(&b).unwrap().stored as u64;
@@ -48,9 +52,16 @@ fn forward_to_prometheus_delivers_every_sample() {
     for (labels, samples) in &want {
         let g = &got[labels];
         let same = g.len() == samples.len()
-            && g.iter().zip(samples).all(|(a, b)| a.0 == b.0 && (a.1 == b.1 || (f64::from_bits(a.1).is_nan() && f64::from_bits(b.1).is_nan())));
-        assert!(same, "{labels:?}: Prometheus holds {} samples, Chronolith {}: first difference {:?}", g.len(), samples.len(),
-            g.iter().zip(samples).find(|(a, b)| a != b));
+            && g.iter().zip(samples).all(|(a, b)| {
+                a.0 == b.0 && (a.1 == b.1 || (f64::from_bits(a.1).is_nan() && f64::from_bits(b.1).is_nan()))
+            });
+        assert!(
+            same,
+            "{labels:?}: Prometheus holds {} samples, Chronolith {}: first difference {:?}",
+            g.len(),
+            samples.len(),
+            g.iter().zip(samples).find(|(a, b)| a != b)
+        );
     }
     db.close().unwrap();
 }

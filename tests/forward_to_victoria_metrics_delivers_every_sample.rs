@@ -36,7 +36,8 @@ fn forward_to_victoria_metrics_delivers_every_sample() {
         b.clear();
         for k in 0..60 {
             let job = if k % 6 == 0 { "skip" } else { "node" };
-            let l = Labels::metric(&format!("fwd_metric_{}", k % 4), [("job", job.to_owned()), ("k", k.to_string())]).unwrap();
+            let l = Labels::metric(&format!("fwd_metric_{}", k % 4), [("job", job.to_owned()), ("k", k.to_string())])
+                .unwrap();
             // Gauges of two decimals, as most are (VictoriaMetrics shares one decimal exponent
             // per block, so mixed magnitudes in one series would lose digits there).
             let v = ((k * 7_919 + step * 31) % 100_000 - 50_000) as f64 / 100.0;
@@ -63,8 +64,14 @@ fn forward_to_victoria_metrics_delivers_every_sample() {
     assert!(st.requests_sent >= forwarded / 500, "requests bounded by max_samples_per_request");
     assert!(st.last_success_ms.is_some() && st.request_latency.count >= st.requests_sent);
 
-    let want = chronolith_held(&db, &[Matcher::new("job", chronolith::MatchOp::NotEqual, "skip").unwrap(),
-        Matcher::new("__name__", chronolith::MatchOp::RegexMatch, "fwd_.+").unwrap()], &[("replica", "r1")]);
+    let want = chronolith_held(
+        &db,
+        &[
+            Matcher::new("job", chronolith::MatchOp::NotEqual, "skip").unwrap(),
+            Matcher::new("__name__", chronolith::MatchOp::RegexMatch, "fwd_.+").unwrap(),
+        ],
+        &[("replica", "r1")],
+    );
     assert_eq!(want.len(), 50);
     let got = victoria_metrics_export(&vm, "{__name__=~\".+\"}");
     assert_eq!(got.len(), want.len(), "series in VictoriaMetrics: {:?}", got.keys().take(3).collect::<Vec<_>>());

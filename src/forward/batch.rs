@@ -9,7 +9,29 @@ use chronolith_engine::walrec::{self, RECORD_SAMPLES};
 use chronolith_engine::Engine;
 use chronolith_wal::{Position, TailGap, TailReader};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+
+/// Series ids are dense integers: a multiply spreads them well enough, and SipHash per
+/// sample was a visible share of the forwarder's time.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap = HashMap<SeriesId, u32, BuildHasherDefault<IdHasher>>;
 
 /// WAL bytes asked of the reader per call.
 const READ_BYTES: usize = 1 << 20;
@@ -49,7 +71,7 @@ pub(crate) struct Batcher {
     per_shard_samples: usize,
     slots: Vec<Slot>,
     /// Per shard: series id → index in that shard's `Part::labels`, for one batch.
-    index: Vec<HashMap<SeriesId, u32>>,
+    index: Vec<IdMap>,
 }
 
 impl Batcher {
@@ -58,7 +80,7 @@ impl Batcher {
             shards: cfg.shards,
             per_shard_samples: cfg.max_samples_per_request,
             slots: Vec::new(),
-            index: vec![HashMap::new(); cfg.shards],
+            index: (0..cfg.shards).map(|_| IdMap::default()).collect(),
         }
     }
 
@@ -108,19 +130,26 @@ impl Batcher {
                 if kind != RECORD_SAMPLES {
                     return;
                 }
-                let res = walrec::decode_samples(payload, |id, t, v| match self.slot(engine, cfg, id) {
-                    Slot::Forward(labels) => {
-                        let k = self.shard_of(id);
-                        let part = &mut parts[k];
-                        let idx = *self.index[k].entry(id).or_insert_with(|| {
-                            part.labels.push(labels);
-                            (part.labels.len() - 1) as u32
-                        });
-                        part.push(idx, t, v);
+                let res = walrec::decode_samples(payload, |id, t, v| {
+                    let k = self.shard_of(id);
+                    // Seen in this batch already: no registry or filter work.
+                    if let Some(&idx) = self.index[k].get(&id) {
+                        parts[k].push(idx, t, v);
                         max_t = max_t.max(t);
+                        return;
                     }
-                    Slot::Filtered => found.filtered += 1,
-                    Slot::Unseen => found.unknown += 1,
+                    match self.slot(engine, cfg, id) {
+                        Slot::Forward(labels) => {
+                            let part = &mut parts[k];
+                            part.labels.push(labels);
+                            let idx = (part.labels.len() - 1) as u32;
+                            self.index[k].insert(id, idx);
+                            part.push(idx, t, v);
+                            max_t = max_t.max(t);
+                        }
+                        Slot::Filtered => found.filtered += 1,
+                        Slot::Unseen => found.unknown += 1,
+                    }
                 });
                 if let Err(e) = res {
                     found.bad_records.push((pos, e.reason));

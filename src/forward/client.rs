@@ -11,9 +11,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(crate) enum Answer {
     Confirmed,
     /// Try again later; `after` is the receiver's `Retry-After`, if it sent one.
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
     /// Never retry as is (a 4xx other than 429): the reason the receiver gave.
-    Refused { status: u16, reason: String },
+    Refused {
+        status: u16,
+        reason: String,
+    },
 }
 
 /// A reusable HTTP/1.1 client (keep-alive connections) for one target.
@@ -118,7 +124,8 @@ fn base64(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
     for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for (i, shift) in [18u32, 12, 6, 0].iter().enumerate() {
             if i <= c.len() {
                 out.push(char::from(A[((n >> shift) & 63) as usize]));

@@ -143,7 +143,9 @@ impl RemoteWriteConfig {
             "retry_after_max" => self.retry_after_max_ms = dur(v)?.unsigned_abs(),
             "breaker_failures" => self.breaker_failures = u32::try_from(num(v)?).unwrap_or(u32::MAX),
             "breaker_probe_interval" => self.breaker_probe_interval_ms = dur(v)?.unsigned_abs(),
-            "backlog_bytes_max" => self.backlog_bytes_max = parse_bytes(v).ok_or_else(|| bad(format!("{key}: `{v}`")))?,
+            "backlog_bytes_max" => {
+                self.backlog_bytes_max = parse_bytes(v).ok_or_else(|| bad(format!("{key}: `{v}`")))?
+            }
             "backlog_age_max" => self.backlog_age_max_ms = dur(v)?,
             _ => return Err(bad(format!("unknown setting `{key}`"))),
         }

@@ -64,7 +64,8 @@ impl Grouped {
         for (i, labels) in part.labels.iter().enumerate() {
             let r = start[i]..start[i + 1];
             if !ts[r.clone()].is_sorted() {
-                let mut pairs: Vec<(i64, f64)> = ts[r.clone()].iter().copied().zip(vs[r.clone()].iter().copied()).collect();
+                let mut pairs: Vec<(i64, f64)> =
+                    ts[r.clone()].iter().copied().zip(vs[r.clone()].iter().copied()).collect();
                 pairs.sort_by_key(|p| p.0);
                 for (j, (t, v)) in r.clone().zip(pairs) {
                     ts[j] = t;
@@ -87,7 +88,6 @@ impl Grouped {
 #[derive(Debug, Default)]
 pub(crate) struct Encoder {
     raw: Vec<u8>,
-    labels: Vec<(String, String)>,
     snappy: Option<snap::raw::Encoder>,
 }
 
@@ -96,13 +96,14 @@ impl Encoder {
     /// labels added (sorted by name) where a series lacks them.
     pub(crate) fn encode(&mut self, g: &Grouped, range: std::ops::Range<usize>, extra: &[(String, String)]) -> Vec<u8> {
         self.raw.clear();
+        let mut merged: Vec<(&str, &str)> = Vec::new();
         for (labels, r) in &g.series[range] {
-            self.labels.clear();
-            merge_labels(labels, extra, &mut self.labels);
-            let labels_len: usize = self.labels.iter().map(|(n, v)| field_len(label_len(n, v))).sum();
+            merged.clear();
+            merge_labels(labels, extra, &mut merged);
+            let labels_len: usize = merged.iter().map(|(n, v)| field_len(label_len(n, v))).sum();
             let samples_len: usize = g.ts[r.clone()].iter().map(|t| field_len(sample_len(*t))).sum();
             put_tag_len(&mut self.raw, 1, labels_len + samples_len);
-            for (n, v) in &self.labels {
+            for (n, v) in &merged {
                 put_tag_len(&mut self.raw, 1, label_len(n, v));
                 put_tag_len(&mut self.raw, 1, n.len());
                 self.raw.extend_from_slice(n.as_bytes());
@@ -124,18 +125,18 @@ impl Encoder {
     }
 }
 
-/// Series labels plus the extra ones it lacks, sorted by name.
-fn merge_labels(labels: &Labels, extra: &[(String, String)], out: &mut Vec<(String, String)>) {
-    out.extend(labels.iter().map(|(n, v)| (n.to_owned(), v.to_owned())));
+/// Series labels plus the extra ones it lacks, sorted by name (borrowed: no copies).
+fn merge_labels<'a>(labels: &'a Labels, extra: &'a [(String, String)], out: &mut Vec<(&'a str, &'a str)>) {
+    out.extend(labels.iter());
     if extra.is_empty() {
         return;
     }
     for (n, v) in extra {
         if labels.get(n).is_empty() && !v.is_empty() {
-            out.push((n.clone(), v.clone()));
+            out.push((n.as_str(), v.as_str()));
         }
     }
-    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    out.sort_unstable_by(|a, b| a.0.cmp(b.0));
 }
 
 fn varint_len(mut v: u64) -> usize {
@@ -204,7 +205,8 @@ mod tests {
         assert_eq!(got.timeseries[1], want);
         // A range of series encodes only those; an existing label wins over an extra one.
         let body = Encoder::default().encode(&g, 1..2, &[("host".into(), "x".into())]);
-        let got: WriteRequest = remote_write::decode(&body, 1 << 20).map_err(|e| crate::Error::InvalidOptions(e.to_string()))?;
+        let got: WriteRequest =
+            remote_write::decode(&body, 1 << 20).map_err(|e| crate::Error::InvalidOptions(e.to_string()))?;
         assert_eq!(got.timeseries.len(), 1);
         assert_eq!(got.timeseries[0].labels[1], l("host", "b"));
         Ok(())

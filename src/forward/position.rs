@@ -99,8 +99,7 @@ pub(crate) fn store(dir: &Path, s: &Saved) -> Result<()> {
         let path = path.to_path_buf();
         move |source| Error::Io { path, op, source }
     };
-    let mut f =
-        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io(&tmp, "create"))?;
+    let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io(&tmp, "create"))?;
     f.write_all(&encode(s)).map_err(io(&tmp, "write"))?;
     f.sync_all().map_err(io(&tmp, "fsync"))?;
     drop(f);

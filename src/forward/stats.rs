@@ -87,7 +87,13 @@ impl Counters {
         }
     }
 
-    pub(crate) fn snapshot(&self, name: &str, url: &str, breaker: (BreakerState, u64), position: Position) -> TargetStats {
+    pub(crate) fn snapshot(
+        &self,
+        name: &str,
+        url: &str,
+        breaker: (BreakerState, u64),
+        position: Position,
+    ) -> TargetStats {
         let last = self.last_success_ms.load(Relaxed);
         TargetStats {
             name: name.to_owned(),

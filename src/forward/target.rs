@@ -201,6 +201,25 @@ impl Drop for Target {
     }
 }
 
+/// Cuts a part into requests of at most `max` samples at series boundaries (a series
+/// with more samples than that in one batch goes alone), last first (they are popped).
+fn request_ranges(g: &Grouped, max: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut acc) = (0, 0);
+    for (i, (_, r)) in g.series.iter().enumerate() {
+        if acc > 0 && acc + r.len() > max {
+            out.push(start..i);
+            (start, acc) = (i, 0);
+        }
+        acc += r.len();
+    }
+    if start < g.series.len() {
+        out.push(start..g.series.len());
+    }
+    out.reverse();
+    out
+}
+
 fn segment_start(id: SegmentId) -> Position {
     Position { segment: id, offset: SEGMENT_HEADER_BYTES as u64 }
 }
@@ -304,7 +323,10 @@ impl Shared {
             );
         }
         for (pos, reason) in &f.bad_records {
-            let msg = format!("WAL record at segment {} offset {} does not decode ({reason}); skipped", pos.segment, pos.offset);
+            let msg = format!(
+                "WAL record at segment {} offset {} does not decode ({reason}); skipped",
+                pos.segment, pos.offset
+            );
             self.log_limited(log::Level::Error, &msg);
             self.note_error(msg);
         }
@@ -401,7 +423,8 @@ impl Shared {
         let backlog = bytes_from(confirmed.position);
         let age = match newest {
             Some(n) if confirmed.position < end => {
-                let oldest_unsent = segs.iter().filter(|s| s.id >= confirmed.position.segment).filter_map(|s| s.max_t).min();
+                let oldest_unsent =
+                    segs.iter().filter(|s| s.id >= confirmed.position.segment).filter_map(|s| s.max_t).min();
                 let since = if confirmed.max_t == i64::MIN { oldest_unsent.unwrap_or(n) } else { confirmed.max_t };
                 n.saturating_sub(since).max(0)
             }
@@ -436,7 +459,8 @@ impl Shared {
         };
         self.cond.notify_all();
         let mut found = Found::default();
-        let skipped = if reader.position() < to { batcher.skip_to(&self.engine, &self.cfg, reader, to, &mut found) } else { 0 };
+        let skipped =
+            if reader.position() < to { batcher.skip_to(&self.engine, &self.cfg, reader, to, &mut found) } else { 0 };
         self.report_found(&found);
         self.counters.samples_dropped.fetch_add(skipped, Relaxed);
         self.counters.drops.fetch_add(1, Relaxed);
@@ -493,7 +517,7 @@ impl Shared {
     /// Prometheus answers by refusing the whole request) costs only that series.
     fn send_job(&self, job: &Job, enc: &mut Encoder, rng: &mut Rng) -> bool {
         let g = Grouped::new(&job.part);
-        let mut todo = vec![0..g.series.len()];
+        let mut todo = request_ranges(&g, self.cfg.max_samples_per_request);
         while let Some(range) = todo.pop() {
             let n = g.samples_in(range.clone()) as u64;
             let body = enc.encode(&g, range.clone(), &self.cfg.extra_labels);

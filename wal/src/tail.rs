@@ -215,7 +215,9 @@ impl TailReader {
                     // The first frame is longer than what was read: read it whole, if the
                     // committed part holds it.
                     let need = self.frame_len_at_start().unwrap_or(usize::MAX);
-                    if need <= MAX_RECORD_BYTES + FRAME_HEADER_BYTES && base + need as u64 <= limit && need > self.buf.len()
+                    if need <= MAX_RECORD_BYTES + FRAME_HEADER_BYTES
+                        && base + need as u64 <= limit
+                        && need > self.buf.len()
                     {
                         self.fill(need)?;
                         continue;

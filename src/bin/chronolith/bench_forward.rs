@@ -64,8 +64,7 @@ impl Drop for Receiver {
 }
 
 fn get(port: u16, path: &str) -> Option<String> {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into();
     agent.get(format!("http://127.0.0.1:{port}{path}")).call().ok()?.body_mut().read_to_string().ok()
 }
 
@@ -97,13 +96,40 @@ fn start_receiver(bin: &Path, data: &Path) -> Result<Receiver, Box<dyn std::erro
 fn samples_held(port: u16, hours: u64) -> Option<u64> {
     get(port, "/internal/force_flush")?;
     let q = format!("sum(count_over_time({{__name__=~\".%2B\"}}[{}h]))", hours + 1);
-    let body = get(port, &format!("/api/v1/query?query={}", q.replace('{', "%7B").replace('}', "%7D").replace('"', "%22")))?;
+    let body =
+        get(port, &format!("/api/v1/query?query={}", q.replace('{', "%7B").replace('}', "%7D").replace('"', "%22")))?;
     let v: serde_json::Value = serde_json::from_str(&body).ok()?;
     v["data"]["result"][0]["value"][1].as_str()?.parse::<f64>().ok().map(|x| x as u64)
 }
 
+/// CPU seconds (user + system) in a `/proc/.../stat` line: fields 14 and 15, in ticks
+/// of 1/100 s (Linux's USER_HZ).
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    let after_comm = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// CPU seconds used so far by this process's forwarder threads (`chronolith-fwd*`).
+fn forwarder_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("chronolith-fwd")))
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|s| stat_cpu_seconds(&s))
+        .sum()
+}
+
+fn process_cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| stat_cpu_seconds(&s)).unwrap_or(0.0)
+}
+
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 pub fn run(args: &ForwardArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -147,6 +173,7 @@ pub fn run(args: &ForwardArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut target = RemoteWriteConfig::new(format!("http://127.0.0.1:{}/api/v1/write", vm.port));
     target.shards = args.shards;
     target.max_samples_per_request = args.max_samples_per_request;
+    let vm_cpu_before = process_cpu_seconds(vm.child.id());
     let db = Db::open_with_remote_write(tmp.path().join("forwarding"), options, vec![target])?;
     let started = Instant::now();
     let with = ingest::run(&db, &plan, &AtomicU64::new(0))?;
@@ -166,6 +193,8 @@ pub fn run(args: &ForwardArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let forward_s = started.elapsed().as_secs_f64();
     let f = db.stats().forward[0].clone();
+    let forwarder_cpu = forwarder_cpu_seconds();
+    let vm_cpu = process_cpu_seconds(vm.child.id()) - vm_cpu_before;
     db.close()?;
     let held = samples_held(vm.port, args.hours);
 
@@ -195,6 +224,8 @@ pub fn run(args: &ForwardArgs) -> Result<(), Box<dyn std::error::Error>> {
         "forward_requests_retried": f.requests_retried,
         "forward_request_seconds_mean": f.request_latency.sum_seconds / f.request_latency.count.max(1) as f64,
         "receiver_samples_held": held,
+        "forwarder_cpu_seconds": forwarder_cpu,
+        "receiver_cpu_seconds": vm_cpu,
         "load_average_before": load_before,
         "load_average_during": load_during,
     });
