@@ -31,7 +31,7 @@ fn forward_to_prometheus_delivers_every_sample() {
         b.clear();
         for k in 0..40usize {
             let l = Labels::metric("fwd_prom", [("series", format!("s{k}")), ("zone", format!("z{}", k % 3))]).unwrap();
-            let v = if (k + step as usize) % 13 == 0 {
+            let v = if (k + step as usize).is_multiple_of(13) {
                 f64::NAN
             } else {
                 values[(k + step as usize) % values.len()] * (k + 1) as f64
