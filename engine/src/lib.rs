@@ -21,7 +21,7 @@ mod types;
 mod varint;
 pub mod walrec;
 
-pub use engine::{AppendReport, Batch, Engine, Rejection, Select, SeriesSamples};
+pub use engine::{AppendReport, Batch, Engine, Rejection, Select, SeriesSamples, WalSegment};
 pub use engine::{BLOCKS_DIR, SAMPLE_LOG_DIR, SERIES_LOG_DIR};
 pub use error::{Error, RejectReason, Result};
 pub use labels::{LabelLimits, Labels};
