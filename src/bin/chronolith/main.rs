@@ -11,6 +11,7 @@ mod import;
 mod ingest;
 mod plot;
 mod query_cmd;
+mod serve;
 mod timeparse;
 mod util;
 
@@ -37,6 +38,9 @@ enum Command {
     Query(query_cmd::QueryArgs),
     /// Import OpenMetrics, Prometheus text, InfluxDB line protocol or CSV files (gzip ok).
     Import(import::ImportArgs),
+    /// Serve a data directory over HTTP: Prometheus remote write and query API, InfluxDB
+    /// line protocol, /metrics.
+    Serve(serve::ServeArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => check::inspect(a),
         Command::Import(a) => import::run(a),
         Command::Query(a) => query_cmd::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a),
         Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
         Command::Bench(BenchCommand::Query(a)) => bench_query::run(a),

@@ -1,0 +1,235 @@
+//! From decoded samples to one append: samples of known series go by ref, new series by
+//! labels (validated here so a refusal can say what is wrong), and what the engine or
+//! the checks refused is collected per reason for the answer. One request is one
+//! `Db::append`, so it costs one WAL record and (under `Always`) shares one fsync.
+
+use super::series_cache::SeriesCache;
+use chronolith::{Batch, Db, Error, Labels, RejectReason, SeriesId};
+use chronolith_engine::LabelLimits;
+use std::collections::BTreeMap;
+
+/// Why a sample was not stored, as reported and counted (`reason` label of metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    OutOfBounds,
+    DuplicateTimestamp,
+    InvalidLabels,
+    SeriesLimit,
+    Malformed,
+    NativeHistogram,
+}
+
+impl Reason {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OutOfBounds => "out_of_bounds",
+            Self::DuplicateTimestamp => "duplicate_timestamp",
+            Self::InvalidLabels => "invalid_labels",
+            Self::SeriesLimit => "series_limit",
+            Self::Malformed => "malformed",
+            Self::NativeHistogram => "native_histogram",
+        }
+    }
+
+    fn explain(self) -> &'static str {
+        match self {
+            Self::OutOfBounds => {
+                "out of bounds (older than the out-of-order window behind the newest sample, or in already sealed time)"
+            }
+            Self::DuplicateTimestamp => "duplicate timestamp with a different value",
+            Self::InvalidLabels => "invalid labels",
+            Self::SeriesLimit => "new series past the series limit",
+            Self::Malformed => "malformed",
+            Self::NativeHistogram => "native histogram samples (not supported; float samples only)",
+        }
+    }
+}
+
+/// Examples kept per reason for the answer; the counts are always complete.
+const EXAMPLES_PER_REASON: usize = 5;
+
+/// What was refused, per reason: a count and the first few examples.
+#[derive(Debug, Default)]
+pub struct Rejections {
+    by_reason: BTreeMap<Reason, (usize, Vec<String>)>,
+}
+
+impl Rejections {
+    pub fn add(&mut self, reason: Reason, count: usize, example: impl FnOnce() -> String) {
+        let e = self.by_reason.entry(reason).or_default();
+        e.0 += count;
+        if e.1.len() < EXAMPLES_PER_REASON {
+            e.1.push(example());
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_reason.is_empty()
+    }
+
+    pub fn total(&self) -> usize {
+        self.by_reason.values().map(|(n, _)| n).sum()
+    }
+
+    pub fn counts(&self) -> impl Iterator<Item = (Reason, usize)> + '_ {
+        self.by_reason.iter().map(|(r, (n, _))| (*r, *n))
+    }
+
+    /// `"3 out of bounds (...): a; b; c. 1 malformed: line 4: ..."`
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (reason, (n, examples)) in &self.by_reason {
+            let more = if *n > examples.len() { format!("; and {} more", n - examples.len()) } else { String::new() };
+            parts.push(format!("{n} {}: {}{more}", reason.explain(), examples.join("; ")));
+        }
+        parts.join(". ")
+    }
+}
+
+/// Where a sample goes: a known series ref, or the `k`th new series of the request.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Ref(SeriesId),
+    New(u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    target: Target,
+    t: i64,
+    v: f64,
+    /// What the answer calls it: a series index (remote write) or a line number.
+    origin: u32,
+}
+
+/// One request's samples on their way to the engine.
+#[derive(Debug, Default)]
+pub struct Pending {
+    entries: Vec<Entry>,
+    /// New series: labels and the cache key they are remembered under.
+    new_series: Vec<(Labels, Box<[u8]>)>,
+    pub rejections: Rejections,
+}
+
+/// What one write request achieved.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub rejections: Rejections,
+}
+
+impl Pending {
+    pub fn with_capacity(n: usize) -> Self {
+        Self { entries: Vec::with_capacity(n), ..Self::default() }
+    }
+
+    pub fn add_ref(&mut self, id: SeriesId, t: i64, v: f64, origin: u32) {
+        self.entries.push(Entry { target: Target::Ref(id), t, v, origin });
+    }
+
+    /// Registers a new series of this request; samples then go to it with `add_new`.
+    pub fn new_series(&mut self, labels: Labels, key: &[u8]) -> u32 {
+        self.new_series.push((labels, key.into()));
+        (self.new_series.len() - 1) as u32
+    }
+
+    pub fn add_new(&mut self, k: u32, t: i64, v: f64, origin: u32) {
+        self.entries.push(Entry { target: Target::New(k), t, v, origin });
+    }
+
+    fn batch(&self, with_new: bool) -> (Batch, Vec<usize>) {
+        let mut batch = Batch::with_capacity(self.entries.len());
+        let mut index = Vec::with_capacity(self.entries.len());
+        for (i, e) in self.entries.iter().enumerate() {
+            match e.target {
+                Target::Ref(id) => batch.add(id, e.t, e.v),
+                Target::New(k) if with_new => batch.add_labels(self.new_series[k as usize].0.clone(), e.t, e.v),
+                Target::New(_) => continue,
+            }
+            index.push(i);
+        }
+        (batch, index)
+    }
+
+    /// Appends everything in one `Db::append`, remembers the refs of new series in
+    /// `cache`, and folds the engine's per-sample rejections into the outcome. When the
+    /// new series would pass the series limit, the samples of known series are still
+    /// appended and the new ones refused.
+    pub fn append(mut self, db: &Db, cache: &SeriesCache, describe: &dyn Fn(u32) -> String) -> Result<Outcome, Error> {
+        let mut outcome = Outcome { rejections: std::mem::take(&mut self.rejections), ..Outcome::default() };
+        if self.entries.is_empty() {
+            return Ok(outcome);
+        }
+        let (batch, index) = self.batch(true);
+        let (report, index) = match db.append(&batch) {
+            Ok(r) => (r, index),
+            Err(Error::SeriesLimit { limit, .. }) => {
+                for e in self.entries.iter().filter(|e| matches!(e.target, Target::New(_))) {
+                    outcome
+                        .rejections
+                        .add(Reason::SeriesLimit, 1, || format!("{} (limit {limit} series)", describe(e.origin)));
+                }
+                let (batch, index) = self.batch(false);
+                if batch.is_empty() {
+                    return Ok(outcome);
+                }
+                (db.append(&batch)?, index)
+            }
+            Err(e) => return Err(e),
+        };
+        outcome.stored = report.stored;
+        outcome.duplicates = report.duplicates;
+        let mut learned = Vec::new();
+        let mut seen = vec![false; self.new_series.len()];
+        for &(bi, id) in &report.series {
+            if let Target::New(k) = self.entries[index[bi]].target {
+                if !std::mem::replace(&mut seen[k as usize], true) {
+                    learned.push((std::mem::take(&mut self.new_series[k as usize].1), id));
+                }
+            }
+        }
+        if !learned.is_empty() {
+            cache.insert_all(learned);
+        }
+        for r in &report.rejected {
+            let e = self.entries[index[r.index]];
+            let reason = match r.reason {
+                RejectReason::OutOfBounds => Reason::OutOfBounds,
+                RejectReason::DuplicateTimestamp => Reason::DuplicateTimestamp,
+                RejectReason::InvalidLabels | RejectReason::UnknownSeries => Reason::InvalidLabels,
+            };
+            outcome.rejections.add(reason, 1, || format!("{} @ {}", describe(e.origin), e.t));
+        }
+        Ok(outcome)
+    }
+}
+
+/// Builds and checks a new series' label set: `Err` says what is wrong with it.
+pub fn new_labels<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    limits: &LabelLimits,
+) -> Result<Labels, String> {
+    let labels = Labels::new(pairs).map_err(|e| e.to_string())?;
+    labels.check(limits).map_err(|e| e.to_string())?;
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejections_describe_counts_and_examples() {
+        let mut r = Rejections::default();
+        for i in 0..7 {
+            r.add(Reason::OutOfBounds, 1, || format!("s{i}"));
+        }
+        r.add(Reason::Malformed, 2, || "line 3: bad".into());
+        assert_eq!(r.total(), 9);
+        let d = r.describe();
+        assert!(d.starts_with("7 out of bounds"), "{d}");
+        assert!(d.contains("s0; s1; s2; s3; s4; and 2 more"), "{d}");
+        assert!(d.contains("2 malformed: line 3: bad"), "{d}");
+    }
+}
