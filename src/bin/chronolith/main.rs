@@ -3,6 +3,7 @@
 mod bench;
 mod bench_compaction;
 mod bench_query;
+mod bench_remote_write;
 mod check;
 mod demo;
 mod demo_hosts;
@@ -56,6 +57,8 @@ enum BenchCommand {
     Query(bench_query::QueryArgs),
     /// Merge and downsample throughput, bytes per tier, rollup query latency, drop time.
     Compaction(bench_compaction::CompactionArgs),
+    /// Remote-write ingest through `serve`: acknowledged samples/s from concurrent clients.
+    RemoteWrite(bench_remote_write::RemoteWriteArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
         Command::Bench(BenchCommand::Query(a)) => bench_query::run(a),
         Command::Bench(BenchCommand::Compaction(a)) => bench_compaction::run(a),
+        Command::Bench(BenchCommand::RemoteWrite(a)) => bench_remote_write::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -86,26 +86,25 @@ impl Rejections {
     }
 }
 
-/// Where a sample goes: a known series ref, or the `k`th new series of the request.
+/// A sample of a series new to this request: the `k`th of `Pending::new_series`.
 #[derive(Clone, Copy, Debug)]
-enum Target {
-    Ref(SeriesId),
-    New(u32),
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    target: Target,
+struct NewEntry {
+    k: u32,
     t: i64,
     v: f64,
-    /// What the answer calls it: a series index (remote write) or a line number.
     origin: u32,
 }
 
-/// One request's samples on their way to the engine.
+/// One request's samples on their way to the engine. Samples of known series go
+/// straight into a batch by ref (the hot path copies nothing else); samples of new
+/// series wait aside, so a series-limit refusal can still append the known ones.
 #[derive(Debug, Default)]
 pub struct Pending {
-    entries: Vec<Entry>,
+    refs: Batch,
+    /// What the answer calls each sample of `refs`: a series index (remote write) or
+    /// a line number.
+    ref_origins: Vec<u32>,
+    new_entries: Vec<NewEntry>,
     /// New series: labels and the cache key they are remembered under.
     new_series: Vec<(Labels, Box<[u8]>)>,
     pub rejections: Rejections,
@@ -121,11 +120,13 @@ pub struct Outcome {
 
 impl Pending {
     pub fn with_capacity(n: usize) -> Self {
-        Self { entries: Vec::with_capacity(n), ..Self::default() }
+        Self { refs: Batch::with_capacity(n), ref_origins: Vec::with_capacity(n), ..Self::default() }
     }
 
+    #[inline]
     pub fn add_ref(&mut self, id: SeriesId, t: i64, v: f64, origin: u32) {
-        self.entries.push(Entry { target: Target::Ref(id), t, v, origin });
+        self.refs.add(id, t, v);
+        self.ref_origins.push(origin);
     }
 
     /// Registers a new series of this request; samples then go to it with `add_new`.
@@ -135,57 +136,55 @@ impl Pending {
     }
 
     pub fn add_new(&mut self, k: u32, t: i64, v: f64, origin: u32) {
-        self.entries.push(Entry { target: Target::New(k), t, v, origin });
-    }
-
-    fn batch(&self, with_new: bool) -> (Batch, Vec<usize>) {
-        let mut batch = Batch::with_capacity(self.entries.len());
-        let mut index = Vec::with_capacity(self.entries.len());
-        for (i, e) in self.entries.iter().enumerate() {
-            match e.target {
-                Target::Ref(id) => batch.add(id, e.t, e.v),
-                Target::New(k) if with_new => batch.add_labels(self.new_series[k as usize].0.clone(), e.t, e.v),
-                Target::New(_) => continue,
-            }
-            index.push(i);
-        }
-        (batch, index)
+        self.new_entries.push(NewEntry { k, t, v, origin });
     }
 
     /// Appends everything in one `Db::append`, remembers the refs of new series in
     /// `cache`, and folds the engine's per-sample rejections into the outcome. When the
     /// new series would pass the series limit, the samples of known series are still
     /// appended and the new ones refused.
-    pub fn append(mut self, db: &Db, cache: &SeriesCache, describe: &dyn Fn(u32) -> String) -> Result<Outcome, Error> {
+    pub fn append(
+        mut self,
+        db: &Db,
+        cache: &SeriesCache,
+        describe: &dyn Fn(u32) -> String,
+    ) -> Result<Outcome, Error> {
         let mut outcome = Outcome { rejections: std::mem::take(&mut self.rejections), ..Outcome::default() };
-        if self.entries.is_empty() {
-            return Ok(outcome);
-        }
-        let (batch, index) = self.batch(true);
-        let (report, index) = match db.append(&batch) {
-            Ok(r) => (r, index),
-            Err(Error::SeriesLimit { limit, .. }) => {
-                for e in self.entries.iter().filter(|e| matches!(e.target, Target::New(_))) {
-                    outcome
-                        .rejections
-                        .add(Reason::SeriesLimit, 1, || format!("{} (limit {limit} series)", describe(e.origin)));
+        let n_refs = self.refs.len();
+        let mut with_new = !self.new_entries.is_empty();
+        let report = loop {
+            let result = if with_new {
+                let mut all = self.refs.clone();
+                for e in &self.new_entries {
+                    all.add_labels(self.new_series[e.k as usize].0.clone(), e.t, e.v);
                 }
-                let (batch, index) = self.batch(false);
-                if batch.is_empty() {
-                    return Ok(outcome);
+                db.append(&all)
+            } else if n_refs > 0 {
+                db.append(&self.refs)
+            } else {
+                return Ok(outcome);
+            };
+            match result {
+                Ok(r) => break r,
+                Err(Error::SeriesLimit { limit, .. }) if with_new => {
+                    for e in &self.new_entries {
+                        outcome.rejections.add(Reason::SeriesLimit, 1, || {
+                            format!("{} (limit {limit} series)", describe(e.origin))
+                        });
+                    }
+                    with_new = false;
                 }
-                (db.append(&batch)?, index)
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         };
         outcome.stored = report.stored;
         outcome.duplicates = report.duplicates;
         let mut learned = Vec::new();
         let mut seen = vec![false; self.new_series.len()];
         for &(bi, id) in &report.series {
-            if let Target::New(k) = self.entries[index[bi]].target {
-                if !std::mem::replace(&mut seen[k as usize], true) {
-                    learned.push((std::mem::take(&mut self.new_series[k as usize].1), id));
+            if let Some(e) = bi.checked_sub(n_refs).and_then(|j| self.new_entries.get(j)) {
+                if !std::mem::replace(&mut seen[e.k as usize], true) {
+                    learned.push((std::mem::take(&mut self.new_series[e.k as usize].1), id));
                 }
             }
         }
@@ -193,15 +192,26 @@ impl Pending {
             cache.insert_all(learned);
         }
         for r in &report.rejected {
-            let e = self.entries[index[r.index]];
+            let (origin, t) = match r.index.checked_sub(n_refs) {
+                None => (self.ref_origins[r.index], self.refs_t(r.index)),
+                Some(j) => (self.new_entries[j].origin, Some(self.new_entries[j].t)),
+            };
             let reason = match r.reason {
                 RejectReason::OutOfBounds => Reason::OutOfBounds,
                 RejectReason::DuplicateTimestamp => Reason::DuplicateTimestamp,
                 RejectReason::InvalidLabels | RejectReason::UnknownSeries => Reason::InvalidLabels,
             };
-            outcome.rejections.add(reason, 1, || format!("{} @ {}", describe(e.origin), e.t));
+            outcome.rejections.add(reason, 1, || match t {
+                Some(t) => format!("{} @ {t}", describe(origin)),
+                None => describe(origin),
+            });
         }
         Ok(outcome)
+    }
+
+    /// The timestamp of the `i`th ref sample, for messages.
+    fn refs_t(&self, i: usize) -> Option<i64> {
+        self.refs.timestamp(i)
     }
 }
 

@@ -116,6 +116,55 @@ impl AppState {
 pub(crate) struct Unavailable;
 
 pub fn run(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (opts, token) = prepare(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("serve").build()?;
+    runtime.block_on(serve(args, opts, token, shutdown_signal(), |addr| eprintln!("listening on http://{addr}")))
+}
+
+/// A server started in this process (`bench remote-write`): stops on `stop()`.
+#[derive(Debug)]
+pub struct InProcess {
+    pub addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl InProcess {
+    /// Starts the server on its own runtime thread and returns once it listens.
+    pub fn start(args: ServeArgs) -> Result<Self, Box<dyn std::error::Error>> {
+        let (opts, token) = prepare(&args)?;
+        let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new().name("serve".into()).spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("serve")
+                .build()
+                .map_err(|e| e.to_string())?;
+            let stopped = async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            };
+            runtime
+                .block_on(serve(&args, opts, token, stopped, move |addr| {
+                    let _ = addr_tx.send(addr);
+                }))
+                .map_err(|e| e.to_string())
+        })?;
+        match addr_rx.recv() {
+            Ok(addr) => Ok(Self { addr, stop, thread }),
+            Err(_) => Err(thread.join().map_or_else(|_| "server thread panicked".into(), |r| r.err().unwrap_or_default()).into()),
+        }
+    }
+
+    /// Drains, closes the database and waits for the server thread.
+    pub fn stop(self) -> Result<(), Box<dyn std::error::Error>> {
+        let _ = self.stop.send(true);
+        self.thread.join().map_err(|_| "server thread panicked")??;
+        Ok(())
+    }
+}
+
+fn prepare(args: &ServeArgs) -> Result<(Options, Option<auth::Token>), Box<dyn std::error::Error>> {
     let token = auth::load(args.bearer_token_file.as_deref())?;
     let ooo_window_ms = chronolith_engine::parse_duration_ms(&args.ooo_window)
         .map_err(|e| format!("--ooo-window {:?}: {e}", args.ooo_window))?;
@@ -126,11 +175,16 @@ pub fn run(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         label_limits: args.limits.label_limits(),
         ..Options::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("serve").build()?;
-    runtime.block_on(serve(args, opts, token))
+    Ok((opts, token))
 }
 
-async fn serve(args: &ServeArgs, opts: Options, token: Option<auth::Token>) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    args: &ServeArgs,
+    opts: Options,
+    token: Option<auth::Token>,
+    stop: impl std::future::Future<Output = ()>,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -149,7 +203,7 @@ async fn serve(args: &ServeArgs, opts: Options, token: Option<auth::Token>) -> R
         caches: write::Caches::new(args.limits.series_cache_bytes_max),
         started: Instant::now(),
     });
-    eprintln!("listening on http://{addr}");
+    on_bound(addr);
 
     let dir = args.data_dir.clone();
     let opening = {
@@ -179,22 +233,27 @@ async fn serve(args: &ServeArgs, opts: Options, token: Option<auth::Token>) -> R
                 .await
         })
     };
-    // A failed open ends the program (after the listener is told to stop); a signal
-    // during the open waits for it, so the directory is never left half-open.
-    let opened = tokio::select! {
-        r = opening => r?,
-        () = shutdown_signal() => {
-            state.draining.store(true, Relaxed);
-            eprintln!("shutdown requested while opening; waiting for the open to finish");
-            Ok(())
+    // A failed open ends the program (after the listener is told to stop); a stop
+    // request during the open waits for it, so the directory is never left half-open.
+    tokio::pin!(stop);
+    let stop_early = tokio::select! {
+        r = opening => {
+            if let Err(e) = r? {
+                let _ = stop_tx.send(true);
+                return Err(format!("cannot open {}: {e}", args.data_dir.display()).into());
+            }
+            false
         }
+        () = &mut stop => true,
     };
-    if let Err(e) = opened {
-        let _ = stop_tx.send(true);
-        return Err(format!("cannot open {}: {e}", args.data_dir.display()).into());
-    }
-    if !state.draining.load(Relaxed) {
-        shutdown_signal().await;
+    if stop_early {
+        state.draining.store(true, Relaxed);
+        eprintln!("shutdown requested while opening; waiting for the open to finish");
+        while state.db.read().is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    } else {
+        stop.await;
     }
     state.draining.store(true, Relaxed);
     eprintln!("shutting down: draining in-flight requests");

@@ -18,8 +18,6 @@ pub struct Series {
     /// The label fields' bytes: in the buffer when contiguous (always, from real
     /// senders), else copied into the decoder's scratch.
     key: Key,
-    /// Into [`Decoded::labels`].
-    pub labels: Range<usize>,
     /// Into [`Decoded::samples`].
     pub samples: Range<usize>,
     pub histograms: usize,
@@ -42,8 +40,6 @@ impl Default for Key {
 #[derive(Debug, Default)]
 pub struct Decoded {
     pub series: Vec<Series>,
-    /// (name, value) byte ranges in the buffer.
-    pub labels: Vec<(Range<usize>, Range<usize>)>,
     /// (timestamp ms, value).
     pub samples: Vec<(i64, f64)>,
     scratch: Vec<u8>,
@@ -80,7 +76,6 @@ const WIRE_FIXED32: u64 = 5;
 impl Decoded {
     pub fn clear(&mut self) {
         self.series.clear();
-        self.labels.clear();
         self.samples.clear();
         self.scratch.clear();
     }
@@ -91,6 +86,22 @@ impl Decoded {
             Key::Buf(r) => &buf[r.clone()],
             Key::Scratch(r) => &self.scratch[r.clone()],
         }
+    }
+
+    /// The labels of series `i` as (name, value) byte strings, parsed from its key. Done
+    /// only for series the cache does not know: `decode` checks the framing of each
+    /// `Label` field but not its inside, which this does (a cached key is byte for byte
+    /// one that passed here before).
+    pub fn labels<'a>(&'a self, buf: &'a [u8], i: usize) -> Result<Vec<(&'a [u8], &'a [u8])>> {
+        let key = self.key(buf, i);
+        let mut r = Reader { buf: key, pos: 0, end: key.len() };
+        let mut out = Vec::new();
+        while r.pos < r.end {
+            r.key()?;
+            let (n, v) = label_fields(key, r.len_delimited()?)?;
+            out.push((&key[n], &key[v]));
+        }
+        Ok(out)
     }
 
     /// Decodes `buf` (the snappy-decompressed body), refusing more than `samples_max`
@@ -114,7 +125,6 @@ impl Decoded {
 
     fn series(&mut self, buf: &[u8], body: Range<usize>, samples_max: usize) -> Result<()> {
         let mut r = Reader { buf, pos: body.start, end: body.end };
-        let labels_start = self.labels.len();
         let samples_start = self.samples.len();
         let mut histograms = 0;
         // The byte span of the label fields while they are contiguous.
@@ -125,8 +135,7 @@ impl Decoded {
             let (field, wire) = r.key()?;
             match (field, wire) {
                 (1, WIRE_LEN) => {
-                    let label = r.len_delimited()?;
-                    self.labels.push(label_fields(buf, label)?);
+                    r.len_delimited()?;
                     let whole = field_start..r.pos;
                     match &mut span {
                         None => span = Some(whole.clone()),
@@ -168,7 +177,6 @@ impl Decoded {
         };
         self.series.push(Series {
             key,
-            labels: labels_start..self.labels.len(),
             samples: samples_start..self.samples.len(),
             histograms,
         });
@@ -192,8 +200,21 @@ fn label_fields(buf: &[u8], body: Range<usize>) -> Result<(Range<usize>, Range<u
 }
 
 /// `Sample { double value = 1; int64 timestamp = 2; }`
+#[inline(always)]
 fn sample_fields(buf: &[u8], body: Range<usize>) -> Result<(i64, f64)> {
     let mut r = Reader { buf, pos: body.start, end: body.end };
+    // What every sender writes: the value, then the timestamp, nothing else.
+    let b = &buf[body.clone()];
+    if b.len() >= 11 && b[0] == 0x09 && b[9] == 0x10 {
+        r.pos += 10;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[1..9]);
+        let t = r.varint()? as i64;
+        if r.pos == r.end {
+            return Ok((t, f64::from_le_bytes(a)));
+        }
+        r.pos = body.start;
+    }
     let (mut t, mut v) = (0i64, 0f64);
     while r.pos < r.end {
         match r.key()? {
@@ -214,8 +235,20 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64> {
+        // Field keys and lengths under 128: one byte.
+        if self.pos < self.end {
+            let b = self.buf[self.pos];
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_slow()
+    }
+
+    fn varint_slow(&mut self) -> Result<u64> {
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
             if self.pos >= self.end {
@@ -234,7 +267,7 @@ impl Reader<'_> {
         Err(bad("varint longer than 10 bytes"))
     }
 
-    #[inline]
+    #[inline(always)]
     fn key(&mut self) -> Result<(u64, u64)> {
         let k = self.varint()?;
         let field = k >> 3;
@@ -244,7 +277,7 @@ impl Reader<'_> {
         Ok((field, k & 7))
     }
 
-    #[inline]
+    #[inline(always)]
     fn len_delimited(&mut self) -> Result<Range<usize>> {
         let len = self.varint()?;
         let len = usize::try_from(len).map_err(|_| bad("length overflows"))?;
@@ -256,6 +289,7 @@ impl Reader<'_> {
         Ok(r)
     }
 
+    #[inline(always)]
     fn fixed64(&mut self) -> Result<u64> {
         let bytes = self.take(8)?;
         let mut a = [0u8; 8];
@@ -263,6 +297,7 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(a))
     }
 
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&[u8]> {
         if n > self.end - self.pos {
             return Err(bad("truncated fixed-width field"));
@@ -325,14 +360,13 @@ mod tests {
     fn via_scan(buf: &[u8]) -> Option<Vec<(Vec<(String, String)>, Vec<(i64, u64)>)>> {
         let mut d = Decoded::default();
         d.decode(buf, usize::MAX).ok()?;
-        let text = |r: &Range<usize>| String::from_utf8(buf[r.clone()].to_vec()).ok();
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();
         d.series
             .iter()
-            .map(|s| {
-                let labels = d.labels[s.labels.clone()]
-                    .iter()
-                    .map(|(n, v)| Some((text(n)?, text(v)?)))
-                    .collect::<Option<Vec<_>>>()?;
+            .enumerate()
+            .map(|(i, s)| {
+                let labels =
+                    d.labels(buf, i).ok()?.into_iter().map(|(n, v)| Some((text(n)?, text(v)?))).collect::<Option<Vec<_>>>()?;
                 let samples = d.samples[s.samples.clone()].iter().map(|&(t, v)| (t, v.to_bits())).collect();
                 Some((labels, samples))
             })

@@ -236,7 +236,6 @@ fn ingest_remote_write(st: &AppState, db: &Db, body: &[u8]) -> Result<Outcome, W
         cache.lookup_all(decoded.series.len(), |i| decoded.key(buf, i), found);
         let mut pending = Pending::with_capacity(decoded.samples.len());
         let label_limits = st.limits.label_limits();
-        let text = |r: &std::ops::Range<usize>| std::str::from_utf8(&buf[r.clone()]);
         for (i, s) in decoded.series.iter().enumerate() {
             let origin = i as u32;
             if s.histograms > 0 {
@@ -252,13 +251,16 @@ fn ingest_remote_write(st: &AppState, db: &Db, body: &[u8]) -> Result<Outcome, W
                 }
                 continue;
             }
-            let pairs: Result<Vec<(&str, &str)>, _> = decoded.labels[s.labels.clone()]
-                .iter()
-                .map(|(n, v)| Ok::<_, std::str::Utf8Error>((text(n)?, text(v)?)))
-                .collect();
-            let labels = match pairs {
-                Ok(p) => new_labels(p, &label_limits),
-                Err(_) => Err("a label name or value is not valid UTF-8".into()),
+            let labels = match decoded.labels(buf, i) {
+                Ok(pairs) => match pairs
+                    .into_iter()
+                    .map(|(n, v)| Some((std::str::from_utf8(n).ok()?, std::str::from_utf8(v).ok()?)))
+                    .collect::<Option<Vec<_>>>()
+                {
+                    Some(p) => new_labels(p, &label_limits),
+                    None => Err("a label name or value is not valid UTF-8".into()),
+                },
+                Err(e) => Err(e.to_string()),
             };
             match labels {
                 Ok(labels) => {
@@ -276,12 +278,13 @@ fn ingest_remote_write(st: &AppState, db: &Db, body: &[u8]) -> Result<Outcome, W
     })
 }
 
-/// A remote-write series as `{a="b", ...}` for messages (lossy for bad UTF-8).
+/// A remote-write series as `name{a="b", ...}` for messages (lossy for bad UTF-8).
 fn describe_rw(buf: &[u8], d: &Decoded, i: usize) -> String {
+    let Ok(labels) = d.labels(buf, i) else { return "(a series with malformed labels)".into() };
     let mut name = String::new();
     let mut rest = Vec::new();
-    for (n, v) in &d.labels[d.series[i].labels.clone()] {
-        let (n, v) = (String::from_utf8_lossy(&buf[n.clone()]), String::from_utf8_lossy(&buf[v.clone()]));
+    for (n, v) in labels {
+        let (n, v) = (String::from_utf8_lossy(n), String::from_utf8_lossy(v));
         if n == "__name__" {
             name = v.into_owned();
         } else {
