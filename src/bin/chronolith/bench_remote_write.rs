@@ -140,7 +140,10 @@ fn serve_args(dir: &std::path::Path, durability: DurabilityArg) -> Result<ServeA
 /// Per client, its requests as (snappy body, samples). Client `c` owns hosts
 /// `c, c + clients, ...`; its requests walk time one scrape (10 s) after another, all of
 /// the client's series at each timestamp, cut into batches.
-fn encode_requests(args: &RemoteWriteArgs, clients: usize) -> Result<Vec<Vec<(Bytes, u64)>>, Box<dyn std::error::Error>> {
+fn encode_requests(
+    args: &RemoteWriteArgs,
+    clients: usize,
+) -> Result<Vec<Vec<(Bytes, u64)>>, Box<dyn std::error::Error>> {
     let all = devops::series(args.hosts, 0, args.seed)?;
     let per_host = devops::CPU_FIELDS.len();
     let mut out = Vec::with_capacity(clients);
@@ -203,8 +206,9 @@ fn post_all(
     rt.block_on(async move {
         let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
         let mut out = ClientOutcome { samples: 0, latencies_ms: Vec::with_capacity(reqs.len()) };
         for (i, (body, n)) in reqs.iter().enumerate() {
@@ -262,5 +266,6 @@ fn cpu_seconds() -> f64 {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "?".into(), |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "?".into(), |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }

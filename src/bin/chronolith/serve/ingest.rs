@@ -143,12 +143,7 @@ impl Pending {
     /// `cache`, and folds the engine's per-sample rejections into the outcome. When the
     /// new series would pass the series limit, the samples of known series are still
     /// appended and the new ones refused.
-    pub fn append(
-        mut self,
-        db: &Db,
-        cache: &SeriesCache,
-        describe: &dyn Fn(u32) -> String,
-    ) -> Result<Outcome, Error> {
+    pub fn append(mut self, db: &Db, cache: &SeriesCache, describe: &dyn Fn(u32) -> String) -> Result<Outcome, Error> {
         let mut outcome = Outcome { rejections: std::mem::take(&mut self.rejections), ..Outcome::default() };
         let n_refs = self.refs.len();
         let mut with_new = !self.new_entries.is_empty();
@@ -168,9 +163,9 @@ impl Pending {
                 Ok(r) => break r,
                 Err(Error::SeriesLimit { limit, .. }) if with_new => {
                     for e in &self.new_entries {
-                        outcome.rejections.add(Reason::SeriesLimit, 1, || {
-                            format!("{} (limit {limit} series)", describe(e.origin))
-                        });
+                        outcome
+                            .rejections
+                            .add(Reason::SeriesLimit, 1, || format!("{} (limit {limit} series)", describe(e.origin)));
                     }
                     with_new = false;
                 }

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -177,7 +177,7 @@ impl Collector for EngineCollector {
             &mut enc,
             "chronolith_ready",
             "1 once the database is open and no shutdown is under way",
-            f64::from(u8::from(ready)),
+            u64::from(ready),
         )?;
         cache_figures(&mut enc, &st)?;
         let Some(db) = db else { return Ok(()) };
@@ -218,7 +218,7 @@ impl Collector for EngineCollector {
             &mut enc,
             "chronolith_wal_replayed_samples",
             "Samples replayed from the WAL by the last open",
-            e.samples_replayed as f64,
+            e.samples_replayed,
         )?;
         gauge_one(
             &mut enc,
@@ -244,18 +244,13 @@ impl Collector for EngineCollector {
             &mut enc,
             "chronolith_wal_disk_bytes",
             "Bytes of WAL segments on disk (samples and series)",
-            e.wal_disk_bytes as f64,
+            e.wal_disk_bytes,
         )?;
-        gauge_one(&mut enc, "chronolith_wal_segments", "Sample WAL segments on disk", e.wal_segments as f64)?;
-        gauge_one(&mut enc, "chronolith_series", "Series known to the database", e.series as f64)?;
-        gauge_one(
-            &mut enc,
-            "chronolith_head_series",
-            "Series with samples in the in-memory head",
-            e.head_series as f64,
-        )?;
-        gauge_one(&mut enc, "chronolith_head_samples", "Samples in the in-memory head", e.head_samples as f64)?;
-        gauge_one(&mut enc, "chronolith_head_bytes", "Memory held by the head's chunks", e.head_bytes as f64)?;
+        gauge_one(&mut enc, "chronolith_wal_segments", "Sample WAL segments on disk", e.wal_segments)?;
+        gauge_one(&mut enc, "chronolith_series", "Series known to the database", e.series)?;
+        gauge_one(&mut enc, "chronolith_head_series", "Series with samples in the in-memory head", e.head_series)?;
+        gauge_one(&mut enc, "chronolith_head_samples", "Samples in the in-memory head", e.head_samples)?;
+        gauge_one(&mut enc, "chronolith_head_bytes", "Memory held by the head's chunks", e.head_bytes)?;
         counter(&mut enc, "chronolith_seals", "Partitions sealed from the head into blocks", e.seals)?;
         block_figures(&mut enc, &db)?;
         compaction_figures(&mut enc, &s.compaction)?;
@@ -284,7 +279,7 @@ fn cache_figures(enc: &mut DescriptorEncoder, st: &AppState) -> Result<(), FmtEr
         "protocol",
         &load(&|c| c.misses.load(Relaxed)),
     )?;
-    let bytes: Vec<(&str, f64)> = caches.iter().map(|(n, c)| (*n, c.bytes() as f64)).collect();
+    let bytes: Vec<(&str, u64)> = caches.iter().map(|(n, c)| (*n, c.bytes() as u64)).collect();
     let mut m = enc.encode_descriptor(
         "chronolith_series_cache_bytes",
         "Memory of the label-bytes cache",
@@ -316,7 +311,7 @@ fn block_figures(enc: &mut DescriptorEncoder, db: &chronolith::Db) -> Result<(),
     ] {
         let mut m = enc.encode_descriptor(metric, help, None, MetricType::Gauge)?;
         for (tier, v) in &rows {
-            let x = [v.0, v.1, v.2][pick] as f64;
+            let x = [v.0, v.1, v.2][pick];
             m.encode_family(&[("tier", tier.as_str())])?.encode_gauge(&x)?;
         }
     }
@@ -418,7 +413,7 @@ fn labelled_counter(
     Ok(())
 }
 
-fn gauge_one(enc: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> Result<(), FmtError> {
+fn gauge_one(enc: &mut DescriptorEncoder, name: &str, help: &str, v: impl EncodeGaugeValue) -> Result<(), FmtError> {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     m.encode_gauge(&v)
 }

@@ -152,7 +152,10 @@ impl InProcess {
         })?;
         match addr_rx.recv() {
             Ok(addr) => Ok(Self { addr, stop, thread }),
-            Err(_) => Err(thread.join().map_or_else(|_| "server thread panicked".into(), |r| r.err().unwrap_or_default()).into()),
+            Err(_) => Err(thread
+                .join()
+                .map_or_else(|_| "server thread panicked".into(), |r| r.err().unwrap_or_default())
+                .into()),
         }
     }
 

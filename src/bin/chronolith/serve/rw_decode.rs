@@ -175,11 +175,7 @@ impl Decoded {
             }
             Key::Scratch(start..self.scratch.len())
         };
-        self.series.push(Series {
-            key,
-            samples: samples_start..self.samples.len(),
-            histograms,
-        });
+        self.series.push(Series { key, samples: samples_start..self.samples.len(), histograms });
         Ok(())
     }
 }
@@ -365,8 +361,12 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let labels =
-                    d.labels(buf, i).ok()?.into_iter().map(|(n, v)| Some((text(n)?, text(v)?))).collect::<Option<Vec<_>>>()?;
+                let labels = d
+                    .labels(buf, i)
+                    .ok()?
+                    .into_iter()
+                    .map(|(n, v)| Some((text(n)?, text(v)?)))
+                    .collect::<Option<Vec<_>>>()?;
                 let samples = d.samples[s.samples.clone()].iter().map(|&(t, v)| (t, v.to_bits())).collect();
                 Some((labels, samples))
             })

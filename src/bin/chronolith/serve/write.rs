@@ -102,12 +102,14 @@ pub async fn remote_write(State(st): State<Shared>, headers: HeaderMap, body: Bo
         let db = st.db().map_err(|_| WriteError::unavailable())?;
         match body::content_encoding(&headers).as_deref() {
             None | Some("snappy") => {}
-            Some(other) => return Err(WriteError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
+            Some(other) => {
+                return Err(WriteError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!(
                     "remote write bodies are snappy-compressed protobuf; Content-Encoding {other:?} is not supported"
                 ),
-            )),
+                ))
+            }
         }
         let bytes = body::read(body, &headers, st.limits.body_bytes_max).await?;
         run_blocking(&st, move |st| ingest_remote_write(st, &db, &bytes)).await
