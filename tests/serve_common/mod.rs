@@ -231,3 +231,69 @@ pub fn now_ms() -> i64 {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// True when `bin` is on the PATH; otherwise prints the loud skip line CI greps for.
+pub fn have_binary(bin: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()));
+    if !found {
+        eprintln!("SKIPPED {test}: `{bin}` is not installed (apt-get install prometheus; .ci/run does)");
+    }
+    found
+}
+
+/// A running Prometheus on 127.0.0.1; killed on drop.
+pub struct Prometheus {
+    child: Option<Child>,
+    pub addr: String,
+    log: PathBuf,
+}
+
+impl Prometheus {
+    /// Starts `prometheus` with `config` (YAML) and its TSDB in `storage`, and waits
+    /// for `/-/ready`.
+    pub fn start(work: &Path, config: &str, storage: &Path) -> Self {
+        Self::start_at(work, config, storage, free_port())
+    }
+
+    /// Like `start`, on a given port (when the config must name it).
+    pub fn start_at(work: &Path, config: &str, storage: &Path, port: u16) -> Self {
+        let config_path = work.join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = work.join("prometheus.log");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!("--storage.tsdb.path={}", storage.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn prometheus");
+        let p = Self { child: Some(child), addr: format!("127.0.0.1:{port}"), log };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if agent().get(&p.url("/-/ready")).call().is_ok_and(|r| r.status() == 200) {
+                return p;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("prometheus not ready: {}", p.log());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
