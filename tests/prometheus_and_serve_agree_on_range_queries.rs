@@ -11,7 +11,7 @@
 //! (Without the 7 s offset the comparison does fail, first at `avg_over_time(g[5m])`:
 //! the test can tell the two window rules apart.) Comparison operators (`>`) are outside
 //! Chronolith's PromQL subset and not listed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod serve_common;
 

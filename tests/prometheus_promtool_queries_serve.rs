@@ -1,7 +1,7 @@
 //! `promtool query range` (Debian's Prometheus 2.42, client_golang's API client: POST
 //! form, JSON decoding) against `chronolith serve` returns the values the data set
 //! implies.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod serve_common;
 

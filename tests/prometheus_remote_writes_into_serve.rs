@@ -1,7 +1,7 @@
 //! A real Prometheus (Debian's 2.42) scrapes `chronolith serve`'s /metrics and itself,
 //! and remote-writes what it scrapes into the same `chronolith serve`: the samples
 //! arrive and answer queries, and the exposition Prometheus parsed is Chronolith's own.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod serve_common;
 
@@ -38,7 +38,6 @@ remote_write:
 
     // Wait until both jobs' `up` arrived through remote write (bounded).
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = serde_json::Value::Null;
     loop {
         let (status, v) = get_json(&server.url("/api/v1/query?query=up"));
         assert_eq!(status, 200, "{v}");
@@ -52,8 +51,7 @@ remote_write:
         if jobs.contains(&"chronolith".to_string()) && jobs.contains(&"prometheus".to_string()) {
             break;
         }
-        last = v;
-        assert!(Instant::now() < deadline, "up never arrived: {last}\nprometheus log:\n{}", prom.log());
+        assert!(Instant::now() < deadline, "up never arrived: {v}\nprometheus log:\n{}", prom.log());
         std::thread::sleep(Duration::from_millis(200));
     }
     // Chronolith's own figures went through Prometheus's parser and back (a scrape

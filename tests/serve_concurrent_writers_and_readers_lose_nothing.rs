@@ -2,7 +2,7 @@
 //! a success or the documented overload (503 with Retry-After, then retried), readers
 //! are never refused, and every acknowledged sample is there, before and after a
 //! restart.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod serve_common;
 

@@ -2,7 +2,7 @@
 //! line protocol (v1 and v2 paths, precisions, gzip), Prometheus text import, then the
 //! query API (instant, range by GET and POST form, series, labels, label values,
 //! buildinfo, scalar), /metrics, health and readiness.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod serve_common;
 

@@ -1,7 +1,7 @@
 //! Bad input of every kind gets the right 4xx with a message saying what is wrong, the
 //! good part of a partially bad write is stored, nothing of a request refused whole is,
 //! and the server keeps serving (no panic, still ready, still answering).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod serve_common;
 
@@ -114,8 +114,9 @@ fn serve_rejects_malformed_requests_and_keeps_serving() {
         [&[0x0a, (n.len() + v.len() + 4) as u8, 0x0a, n.len() as u8][..], n, &[0x12, v.len() as u8], v].concat()
     };
     let ts_body = [label(b"__name__", b"utf8"), label(b"k", b"\xff\xfe")].concat();
-    let raw = [&[0x0a, ts_body.len() as u8 + 0][..], &ts_body].concat();
-    // No samples: nothing to refuse. Add one sample (value 1.0, timestamp 5).
+    let raw = [&[0x0a, ts_body.len() as u8][..], &ts_body].concat();
+    // Without samples there is nothing to refuse; with one (value 1.0, timestamp 5),
+    // the series is refused.
     let sample = [0x12, 11, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 0x05];
     let ts_full = [ts_body.clone(), sample.to_vec()].concat();
     let raw_full = [&[0x0a, ts_full.len() as u8][..], &ts_full].concat();

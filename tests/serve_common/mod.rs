@@ -1,7 +1,7 @@
 //! Helpers for the tests that run `chronolith serve` (and Prometheus) as child
 //! processes on 127.0.0.1. Every child is killed by a Drop guard, also when a test
 //! fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use chronolith::remote_write::{self, Label, Sample, TimeSeries, WriteRequest};
 use std::io::{BufRead, BufReader};

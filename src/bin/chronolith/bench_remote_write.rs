@@ -42,6 +42,9 @@ pub struct RemoteWriteArgs {
 
 const INTERVAL_MS: i64 = 10_000;
 
+/// One client's requests: (snappy body, samples in it).
+type Requests = Vec<(Bytes, u64)>;
+
 pub fn run(args: &RemoteWriteArgs) -> Result<(), Box<dyn std::error::Error>> {
     let clients = args.clients.max(1);
     let dir = tempfile::Builder::new().prefix("chronolith-bench-rw-").tempdir_in(std::env::current_dir()?)?;
@@ -140,10 +143,7 @@ fn serve_args(dir: &std::path::Path, durability: DurabilityArg) -> Result<ServeA
 /// Per client, its requests as (snappy body, samples). Client `c` owns hosts
 /// `c, c + clients, ...`; its requests walk time one scrape (10 s) after another, all of
 /// the client's series at each timestamp, cut into batches.
-fn encode_requests(
-    args: &RemoteWriteArgs,
-    clients: usize,
-) -> Result<Vec<Vec<(Bytes, u64)>>, Box<dyn std::error::Error>> {
+fn encode_requests(args: &RemoteWriteArgs, clients: usize) -> Result<Vec<Requests>, Box<dyn std::error::Error>> {
     let all = devops::series(args.hosts, 0, args.seed)?;
     let per_host = devops::CPU_FIELDS.len();
     let mut out = Vec::with_capacity(clients);

@@ -474,6 +474,16 @@ pub async fn metadata() -> Response {
     success("{}")
 }
 
+/// Exemplars are not stored: always none.
+pub async fn query_exemplars() -> Response {
+    success("[]")
+}
+
+/// No recording or alerting rules run here (Grafana asks when it lists alert rules).
+pub async fn rules() -> Response {
+    success(r#"{"groups":[]}"#)
+}
+
 pub async fn buildinfo() -> Response {
     let v = serde_json::json!({
         "version": PROMETHEUS_COMPAT_VERSION,

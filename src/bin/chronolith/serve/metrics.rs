@@ -135,7 +135,7 @@ impl Metrics {
 
 /// The handler label: the route pattern, which is bounded (unmatched paths are "other").
 pub fn handler_name(route: &str) -> &'static str {
-    const ROUTES: [&str; 16] = [
+    const ROUTES: [&str; 18] = [
         "/api/v1/write",
         "/write",
         "/api/v2/write",
@@ -146,6 +146,8 @@ pub fn handler_name(route: &str) -> &'static str {
         "/api/v1/labels",
         "/api/v1/label/{name}/values",
         "/api/v1/metadata",
+        "/api/v1/query_exemplars",
+        "/api/v1/rules",
         "/api/v1/status/buildinfo",
         "/metrics",
         "/ping",

@@ -74,7 +74,8 @@ Endpoints:
   POST /write, /api/v2/write         InfluxDB line protocol (?precision=ns|us|ms|s; gzip ok)
   POST /api/v1/import/prometheus     Prometheus text with millisecond timestamps (gzip ok)
   GET|POST /api/v1/query, /api/v1/query_range, /api/v1/series, /api/v1/labels,
-           /api/v1/label/NAME/values, GET /api/v1/status/buildinfo
+           /api/v1/label/NAME/values, GET /api/v1/status/buildinfo (and empty answers
+           for /api/v1/metadata, /api/v1/query_exemplars, /api/v1/rules, which Grafana asks)
   GET /metrics, /-/healthy, /-/ready
 A 2xx answer to a write means every sample of it is stored and durable under --durability;
 a 4xx after a partial rejection says which samples were refused and why, and the other
@@ -325,6 +326,8 @@ fn router(state: Shared) -> Router {
         .route("/api/v1/labels", get(api::labels).post(api::labels))
         .route("/api/v1/label/{name}/values", get(api::label_values))
         .route("/api/v1/metadata", get(api::metadata))
+        .route("/api/v1/query_exemplars", get(api::query_exemplars).post(api::query_exemplars))
+        .route("/api/v1/rules", get(api::rules))
         .route("/api/v1/status/buildinfo", get(api::buildinfo))
         .route("/metrics", get(metrics::handler))
         .route("/ping", get(ping).head(ping))

@@ -154,7 +154,7 @@ impl Decoded {
                     r.len_delimited()?;
                     histograms += 1;
                 }
-                (1 | 2 | 3 | 4, _) => return Err(bad(format!("timeseries field {field} with wrong wire type"))),
+                (1..=4, _) => return Err(bad(format!("timeseries field {field} with wrong wire type"))),
                 _ => r.skip(wire)?,
             }
         }
@@ -339,7 +339,10 @@ mod tests {
     }
 
     /// What prost makes of `buf`, in this decoder's terms.
-    fn via_prost(buf: &[u8]) -> Option<Vec<(Vec<(String, String)>, Vec<(i64, u64)>)>> {
+    /// Per series: labels and (timestamp, value bits).
+    type Flat = Vec<(Vec<(String, String)>, Vec<(i64, u64)>)>;
+
+    fn via_prost(buf: &[u8]) -> Option<Flat> {
         let req = WriteRequest::decode(buf).ok()?;
         Some(
             req.timeseries
@@ -353,7 +356,7 @@ mod tests {
         )
     }
 
-    fn via_scan(buf: &[u8]) -> Option<Vec<(Vec<(String, String)>, Vec<(i64, u64)>)>> {
+    fn via_scan(buf: &[u8]) -> Option<Flat> {
         let mut d = Decoded::default();
         d.decode(buf, usize::MAX).ok()?;
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();

@@ -225,11 +225,15 @@ fn ingest_remote_write(st: &AppState, db: &Db, body: &[u8]) -> Result<Outcome, W
                 ),
             ));
         }
-        raw.resize(len, 0);
-        let n =
-            snap::raw::Decoder::new().decompress(body, raw).map_err(|e| bad(format!("invalid snappy block: {e}")))?;
-        raw.truncate(n);
-        let buf: &[u8] = raw;
+        // The buffer keeps its largest size: growing it zeroes the new part once,
+        // instead of every request.
+        if raw.len() < len {
+            raw.resize(len, 0);
+        }
+        let n = snap::raw::Decoder::new()
+            .decompress(body, &mut raw[..len])
+            .map_err(|e| bad(format!("invalid snappy block: {e}")))?;
+        let buf: &[u8] = &raw[..n];
         decoded.decode(buf, st.limits.samples_per_request_max).map_err(|e| match e {
             DecodeError::TooManySamples { .. } => WriteError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             DecodeError::Protobuf(_) => bad(e.to_string()),
@@ -357,9 +361,8 @@ fn ingest_text(
                 k
             }
         };
-        match k {
-            Some(k) => pending.add_new(k, t, p.value, *no),
-            None => {}
+        if let Some(k) = k {
+            pending.add_new(k, t, p.value, *no);
         }
     }
     pending.append(db, cache, &|no| format!("line {no}")).map_err(|e| WriteError::engine(&e))
