@@ -69,6 +69,7 @@ pub fn run(args: &RemoteWriteArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let load_before = loadavg();
     let cpu_before = cpu_seconds();
+    let server_cpu_before = thread_cpu_seconds("serve");
     let started = Instant::now();
     let progress: Vec<AtomicUsize> = (0..clients).map(|_| AtomicUsize::new(0)).collect();
     let outcomes: Vec<Result<ClientOutcome, String>> = std::thread::scope(|s| {
@@ -79,6 +80,7 @@ pub fn run(args: &RemoteWriteArgs) -> Result<(), Box<dyn std::error::Error>> {
     });
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
+    let server_cpu = thread_cpu_seconds("serve") - server_cpu_before;
     let load_after = loadavg();
     let mut latencies = Vec::new();
     let mut acked = 0u64;
@@ -100,6 +102,8 @@ pub fn run(args: &RemoteWriteArgs) -> Result<(), Box<dyn std::error::Error>> {
         "samples_per_sec": acked as f64 / seconds,
         "cpu_seconds": cpu,
         "cpu_us_per_sample": cpu * 1e6 / acked.max(1) as f64,
+        "server_cpu_seconds": server_cpu,
+        "server_cpu_us_per_sample": server_cpu * 1e6 / acked.max(1) as f64,
         "requests": latencies.len(),
         "request_ms_p50": pct(0.5),
         "request_ms_p99": pct(0.99),
@@ -263,6 +267,29 @@ fn cpu_seconds() -> f64 {
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// User + system CPU time of this process's threads named `name` (the server's
+/// runtime and blocking-pool threads), from /proc (10 ms resolution).
+#[allow(unsafe_code)]
+fn thread_cpu_seconds(name: &str) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let mut total = 0.0;
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else { continue };
+        // `pid (comm) state ...`: fields after the comm; utime and stime are the 12th
+        // and 13th of those.
+        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+        if !head.ends_with(&format!("({name}")) {
+            continue;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        total += (tick(11) + tick(12)) / ticks;
+    }
+    total
 }
 
 fn loadavg() -> String {
