@@ -26,6 +26,10 @@ pub struct ServerLimits {
     /// Longest label value, in bytes.
     #[arg(long, default_value_t = 4096)]
     pub label_value_bytes_max: usize,
+    /// Most distinct series the database takes; samples of new series past it are
+    /// refused (reason series_limit), existing series keep ingesting. Default: no limit.
+    #[arg(long)]
+    pub series_max: Option<usize>,
     /// Most series one query may select.
     #[arg(long, default_value_t = 100_000)]
     pub query_series_max: u64,

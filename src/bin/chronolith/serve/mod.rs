@@ -177,6 +177,7 @@ fn prepare(args: &ServeArgs) -> Result<(Options, Option<auth::Token>), Box<dyn s
         durability: args.durability.into(),
         ooo_window_ms,
         label_limits: args.limits.label_limits(),
+        series_max: args.limits.series_max,
         ..Options::default()
     };
     Ok((opts, token))

@@ -212,8 +212,33 @@ thread_local! {
     static RW_SCRATCH: RefCell<(Vec<u8>, Decoded, Vec<Option<chronolith::SeriesId>>)> = RefCell::default();
 }
 
+/// Scratch kept by a pool thread between requests; a bigger buffer (one unusually
+/// large request) is freed afterwards, so idle threads do not hold the decompression
+/// limit's worth of memory each.
+const SCRATCH_KEEP_BYTES: usize = 16 << 20;
+
 fn ingest_remote_write(st: &AppState, db: &Db, body: &[u8]) -> Result<Outcome, WriteError> {
+    let result =
+        RW_SCRATCH.with_borrow_mut(|(raw, decoded, found)| decode_and_append(st, db, body, raw, decoded, found));
     RW_SCRATCH.with_borrow_mut(|(raw, decoded, found)| {
+        if raw.len() > SCRATCH_KEEP_BYTES {
+            *raw = Vec::new();
+            *decoded = Decoded::default();
+            *found = Vec::new();
+        }
+    });
+    result
+}
+
+fn decode_and_append(
+    st: &AppState,
+    db: &Db,
+    body: &[u8],
+    raw: &mut Vec<u8>,
+    decoded: &mut Decoded,
+    found: &mut Vec<Option<chronolith::SeriesId>>,
+) -> Result<Outcome, WriteError> {
+    {
         let bad = |m: String| WriteError::new(StatusCode::BAD_REQUEST, m);
         let limit = st.limits.decompressed_bytes_max;
         let len = snap::raw::decompress_len(body).map_err(|e| bad(format!("invalid snappy block: {e}")))?;
@@ -281,7 +306,7 @@ fn ingest_remote_write(st: &AppState, db: &Db, body: &[u8]) -> Result<Outcome, W
             }
         }
         pending.append(db, cache, &|i| describe_rw(buf, decoded, i as usize)).map_err(|e| WriteError::engine(&e))
-    })
+    }
 }
 
 /// A remote-write series as `name{a="b", ...}` for messages (lossy for bad UTF-8).
