@@ -30,19 +30,8 @@ fn promtool_range(
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "promtool {q}: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let points = s["values"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| (p[0].as_f64().unwrap(), p[1].as_str().unwrap().parse().unwrap()))
-                .collect();
-            (s["metric"].clone(), points)
-        })
-        .collect()
+    // promtool prints the API answer's `result`.
+    matrix(&serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": v}}))
 }
 
 #[test]

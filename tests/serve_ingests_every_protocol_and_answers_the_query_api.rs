@@ -7,13 +7,6 @@
 mod serve_common;
 
 use serve_common::*;
-use std::io::Write;
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 #[test]
 fn serve_ingests_every_protocol_and_answers_the_query_api() {

@@ -8,12 +8,6 @@ mod serve_common;
 use serve_common::*;
 use std::io::{Read, Write};
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
 fn expect(got: (u16, String), status: u16, needle: &str) {
     assert_eq!(got.0, status, "wanted {status} with {needle:?}, got {got:?}");
     assert!(got.1.contains(needle), "wanted {needle:?} in {:?}", got.1);

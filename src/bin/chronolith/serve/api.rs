@@ -145,78 +145,81 @@ fn timeout(p: &Params) -> Result<Option<Duration>, ApiError> {
     Ok(ms.map(|ms| Duration::from_millis(ms.max(0) as u64)))
 }
 
-pub async fn query(
-    State(st): State<Shared>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let started = Instant::now();
-    let r = async {
-        let p = params(&st, &method, q, &headers, body).await?;
-        let promql = p.required("query").map_err(ApiError::bad_data)?.to_string();
-        let t = p.time("time", crate::timeparse::now_ms()).map_err(ApiError::bad_data)?;
-        let limits = st.limits.query_limits(timeout(&p)?);
-        let body = evaluate(&st, move |db| {
-            let range = TimeRange { start: t, end: t, step: 1 };
-            Ok(match run(db, &promql, range, &limits)? {
-                Evaluated::Scalar(v) => scalar_json(t, v),
-                Evaluated::Series(series) => vector_json(t, &series),
-            })
-        })
-        .await?;
-        Ok(success(&body))
-    }
-    .await;
-    st.metrics.query_done("query", started.elapsed());
-    finish(r)
+pub async fn query(st: State<Shared>, method: Method, q: RawQuery, headers: HeaderMap, body: Body) -> Response {
+    promql_endpoint(st, "query", method, q, headers, body, instant_range, |range, e| match e {
+        Evaluated::Scalar(v) => scalar_json(range.start, v),
+        Evaluated::Series(series) => vector_json(range.start, &series),
+    })
+    .await
 }
 
-pub async fn query_range(
+pub async fn query_range(st: State<Shared>, method: Method, q: RawQuery, headers: HeaderMap, body: Body) -> Response {
+    promql_endpoint(st, "query_range", method, q, headers, body, range_params, |range, e| match e {
+        // A scalar over a range is a matrix of one series without labels.
+        Evaluated::Scalar(v) => {
+            let points =
+                (0..=(range.end - range.start) / range.step).map(|i| (range.start + i * range.step, v)).collect();
+            matrix_json(&[query::SeriesResult { labels: Labels::default(), points }])
+        }
+        Evaluated::Series(series) => matrix_json(&series),
+    })
+    .await
+}
+
+/// `time` (default now) as a one-step range.
+fn instant_range(p: &Params) -> Result<TimeRange, ApiError> {
+    let t = p.time("time", crate::timeparse::now_ms()).map_err(ApiError::bad_data)?;
+    Ok(TimeRange { start: t, end: t, step: 1 })
+}
+
+/// `start`, `end`, `step`, checked as Prometheus checks them.
+fn range_params(p: &Params) -> Result<TimeRange, ApiError> {
+    let start = p.required_time("start").map_err(ApiError::bad_data)?;
+    let end = p.required_time("end").map_err(ApiError::bad_data)?;
+    let step = p
+        .duration("step")
+        .map_err(ApiError::bad_data)?
+        .ok_or_else(|| ApiError::bad_data("missing parameter \"step\""))?;
+    if end < start {
+        return Err(ApiError::bad_data("end timestamp must not be before start time"));
+    }
+    if step <= 0 {
+        return Err(ApiError::bad_data(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step >= STEPS_MAX as i64 {
+        return Err(ApiError::bad_data(format!(
+            "exceeded maximum resolution of {STEPS_MAX} points per timeseries. Try decreasing the query resolution (?step=XX)"
+        )));
+    }
+    Ok(TimeRange { start, end, step })
+}
+
+/// What `/query` and `/query_range` share: parameters, limits, evaluation on the pool,
+/// the answer's encoding and the latency metric.
+#[expect(clippy::too_many_arguments, reason = "the extractors both handlers take, plus what differs between them")]
+async fn promql_endpoint(
     State(st): State<Shared>,
+    endpoint: &'static str,
     method: Method,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
+    range_of: fn(&Params) -> Result<TimeRange, ApiError>,
+    encode: fn(TimeRange, Evaluated) -> String,
 ) -> Response {
     let started = Instant::now();
     let r = async {
         let p = params(&st, &method, q, &headers, body).await?;
         let promql = p.required("query").map_err(ApiError::bad_data)?.to_string();
-        let start = p.time("start", 0).and_then(|t| p.required("start").map(|_| t)).map_err(ApiError::bad_data)?;
-        let end = p.time("end", 0).and_then(|t| p.required("end").map(|_| t)).map_err(ApiError::bad_data)?;
-        let step = p.duration("step").map_err(ApiError::bad_data)?.ok_or_else(|| ApiError::bad_data("missing parameter \"step\""))?;
-        if end < start {
-            return Err(ApiError::bad_data("end timestamp must not be before start time"));
-        }
-        if step <= 0 {
-            return Err(ApiError::bad_data(
-                "zero or negative query resolution step widths are not accepted. Try a positive integer",
-            ));
-        }
-        if (end - start) / step >= STEPS_MAX as i64 {
-            return Err(ApiError::bad_data(format!(
-                "exceeded maximum resolution of {STEPS_MAX} points per timeseries. Try decreasing the query resolution (?step=XX)"
-            )));
-        }
+        let range = range_of(&p)?;
         let limits = st.limits.query_limits(timeout(&p)?);
-        let body = evaluate(&st, move |db| {
-            let range = TimeRange { start, end, step };
-            Ok(match run(db, &promql, range, &limits)? {
-                Evaluated::Scalar(v) => {
-                    // A scalar over a range is a matrix of one series without labels.
-                    let points = (0..=(end - start) / step).map(|i| (start + i * step, v)).collect();
-                    matrix_json(&[query::SeriesResult { labels: Labels::default(), points }])
-                }
-                Evaluated::Series(series) => matrix_json(&series),
-            })
-        })
-        .await?;
+        let body = evaluate(&st, move |db| Ok(encode(range, run(db, &promql, range, &limits)?))).await?;
         Ok(success(&body))
     }
     .await;
-    st.metrics.query_done("query_range", started.elapsed());
+    st.metrics.query_done(endpoint, started.elapsed());
     finish(r)
 }
 
@@ -391,75 +394,69 @@ pub async fn series(
 }
 
 pub async fn labels(
-    State(st): State<Shared>,
+    st: State<Shared>,
     method: Method,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    finish(
-        async {
-            let p = params(&st, &method, q, &headers, body).await?;
-            check_range(&p)?;
-            let sels = selectors(&p, false)?;
-            let max = st.limits.query_series_max;
-            let body = evaluate(&st, move |db| {
-                let reg = db.engine().registry();
-                let names: Vec<String> = match sels {
-                    None => reg.label_names(),
-                    Some(sels) => {
-                        let mut set = BTreeSet::new();
-                        for id in matching(db, &sels, max)? {
-                            if let Some(l) = reg.labels(id) {
-                                set.extend(l.iter().map(|(n, _)| n.to_string()));
-                            }
-                        }
-                        set.into_iter().collect()
-                    }
-                };
-                Ok(string_list(names.iter().map(String::as_str)))
-            })
-            .await?;
-            Ok(success(&body))
-        }
-        .await,
-    )
+    let p = match params(&st, &method, q, &headers, body).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    label_strings(st, p, |reg| reg.label_names(), |l, out| out.extend(l.iter().map(|(n, _)| n.to_string()))).await
 }
 
-pub async fn label_values(State(st): State<Shared>, Path(name): Path<String>, RawQuery(q): RawQuery) -> Response {
-    finish(
-        async {
-            let p = Params::parse(q.as_deref(), None);
-            if !valid_label_name(&name) {
-                return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+pub async fn label_values(st: State<Shared>, Path(name): Path<String>, RawQuery(q): RawQuery) -> Response {
+    if !valid_label_name(&name) {
+        return ApiError::bad_data(format!("invalid label name: {name:?}")).into_response();
+    }
+    let p = Params::parse(q.as_deref(), None);
+    let of_series = name.clone();
+    label_strings(
+        st,
+        p,
+        move |reg| reg.label_values(&name),
+        move |l, out| {
+            let v = l.get(&of_series);
+            if !v.is_empty() {
+                out.insert(v.to_string());
             }
-            check_range(&p)?;
-            let sels = selectors(&p, false)?;
-            let max = st.limits.query_series_max;
-            let body = evaluate(&st, move |db| {
-                let reg = db.engine().registry();
-                let values: Vec<String> = match sels {
-                    None => reg.label_values(&name),
-                    Some(sels) => {
-                        let mut set = BTreeSet::new();
-                        for id in matching(db, &sels, max)? {
-                            if let Some(l) = reg.labels(id) {
-                                let v = l.get(&name);
-                                if !v.is_empty() {
-                                    set.insert(v.to_string());
-                                }
-                            }
-                        }
-                        set.into_iter().collect()
-                    }
-                };
-                Ok(string_list(values.iter().map(String::as_str)))
-            })
-            .await?;
-            Ok(success(&body))
-        }
-        .await,
+        },
     )
+    .await
+}
+
+/// A sorted list of strings from the whole index (`all`), or, with `match[]`, from the
+/// matching series (`of_series` adds each one's strings).
+async fn label_strings(
+    State(st): State<Shared>,
+    p: Params,
+    all: impl FnOnce(&chronolith_engine::Registry) -> Vec<String> + Send + 'static,
+    of_series: impl Fn(&Labels, &mut BTreeSet<String>) + Send + 'static,
+) -> Response {
+    let r = async {
+        check_range(&p)?;
+        let sels = selectors(&p, false)?;
+        let max = st.limits.query_series_max;
+        let body = evaluate(&st, move |db| {
+            let reg = db.engine().registry();
+            let strings: Vec<String> = match sels {
+                None => all(reg),
+                Some(sels) => {
+                    let mut set = BTreeSet::new();
+                    for l in matching(db, &sels, max)?.into_iter().filter_map(|id| reg.labels(id)) {
+                        of_series(&l, &mut set);
+                    }
+                    set.into_iter().collect()
+                }
+            };
+            Ok(string_list(strings.iter().map(String::as_str)))
+        })
+        .await?;
+        Ok(success(&body))
+    };
+    finish(r.await)
 }
 
 fn valid_label_name(n: &str) -> bool {

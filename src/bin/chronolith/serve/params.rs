@@ -43,6 +43,12 @@ impl Params {
         }
     }
 
+    /// A time parameter in ms that must be given.
+    pub fn required_time(&self, key: &str) -> Result<i64, String> {
+        self.required(key)?;
+        self.time(key, 0)
+    }
+
     /// A duration parameter in ms.
     pub fn duration(&self, key: &str) -> Result<Option<i64>, String> {
         self.get(key)
