@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args, Debug)]
 #[command(after_help = ENDPOINTS_HELP)]
 pub struct ServeArgs {
+    /// The data directory (created if missing); one server (or program) at a time.
     #[arg(long)]
     pub data_dir: PathBuf,
     /// Address to listen on; port 0 picks a free port. The bound address is printed on
