@@ -67,6 +67,11 @@ fn serve_rejects_malformed_requests_and_keeps_serving() {
     expect(remote_write(&server, &big), 413, "--decompressed-bytes-max");
     let gz_rw = post(&server.url("/api/v1/write"), &[("Content-Encoding", "gzip")], &gzip(b"x"));
     expect(gz_rw, 415, "snappy");
+    let v2 = [
+        ("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request"),
+        ("Content-Encoding", "snappy"),
+    ];
+    expect(post(&server.url("/api/v1/write"), &v2, b"x"), 415, "only remote write 1.0");
 
     // Over the per-request sample limit: refused whole, nothing stored.
     let many: Vec<(i64, f64)> = (0..101).map(|i| (t - 101 + i, 1.0)).collect();

@@ -111,6 +111,15 @@ pub async fn remote_write(State(st): State<Shared>, headers: HeaderMap, body: Bo
                 ))
             }
         }
+        // Remote write 2.0 uses other messages under the same path; it names itself in
+        // the content type (`proto=io.prometheus.write.v2.Request`).
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if content_type.contains("io.prometheus.write.v2") {
+            return Err(WriteError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Type {content_type:?}: only remote write 1.0 (prometheus.WriteRequest) is supported"),
+            ));
+        }
         let bytes = body::read(body, &headers, st.limits.body_bytes_max).await?;
         run_blocking(&st, move |st| ingest_remote_write(st, &db, &bytes)).await
     }
