@@ -247,75 +247,71 @@ fn decode_and_append(
     decoded: &mut Decoded,
     found: &mut Vec<Option<chronolith::SeriesId>>,
 ) -> Result<Outcome, WriteError> {
-    {
-        let bad = |m: String| WriteError::new(StatusCode::BAD_REQUEST, m);
-        let limit = st.limits.decompressed_bytes_max;
-        let len = snap::raw::decompress_len(body).map_err(|e| bad(format!("invalid snappy block: {e}")))?;
-        if len > limit {
-            return Err(WriteError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request decompresses to {len} bytes, over the limit of {limit} bytes (--decompressed-bytes-max)"
-                ),
-            ));
-        }
-        // The buffer keeps its largest size: growing it zeroes the new part once,
-        // instead of every request.
-        if raw.len() < len {
-            raw.resize(len, 0);
-        }
-        let n = snap::raw::Decoder::new()
-            .decompress(body, &mut raw[..len])
-            .map_err(|e| bad(format!("invalid snappy block: {e}")))?;
-        let buf: &[u8] = &raw[..n];
-        decoded.decode(buf, st.limits.samples_per_request_max).map_err(|e| match e {
-            DecodeError::TooManySamples { .. } => WriteError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
-            DecodeError::Protobuf(_) => bad(e.to_string()),
-        })?;
-        let cache = &st.caches.remote_write;
-        cache.lookup_all(decoded.series.len(), |i| decoded.key(buf, i), found);
-        let mut pending = Pending::with_capacity(decoded.samples.len());
-        let label_limits = st.limits.label_limits();
-        for (i, s) in decoded.series.iter().enumerate() {
-            let origin = i as u32;
-            if s.histograms > 0 {
-                pending.rejections.add(Reason::NativeHistogram, s.histograms, || describe_rw(buf, decoded, i));
-            }
-            let samples = &decoded.samples[s.samples.clone()];
-            if samples.is_empty() {
-                continue;
-            }
-            if let Some(id) = found[i] {
-                for &(t, v) in samples {
-                    pending.add_ref(id, t, v, origin);
-                }
-                continue;
-            }
-            let labels = match decoded.labels(buf, i) {
-                Ok(pairs) => match pairs
-                    .into_iter()
-                    .map(|(n, v)| Some((std::str::from_utf8(n).ok()?, std::str::from_utf8(v).ok()?)))
-                    .collect::<Option<Vec<_>>>()
-                {
-                    Some(p) => new_labels(p, &label_limits),
-                    None => Err("a label name or value is not valid UTF-8".into()),
-                },
-                Err(e) => Err(e.to_string()),
-            };
-            match labels {
-                Ok(labels) => {
-                    let k = pending.new_series(labels, decoded.key(buf, i));
-                    for &(t, v) in samples {
-                        pending.add_new(k, t, v, origin);
-                    }
-                }
-                Err(why) => pending
-                    .rejections
-                    .add(Reason::InvalidLabels, samples.len(), || format!("{}: {why}", describe_rw(buf, decoded, i))),
-            }
-        }
-        pending.append(db, cache, &|i| describe_rw(buf, decoded, i as usize)).map_err(|e| WriteError::engine(&e))
+    let bad = |m: String| WriteError::new(StatusCode::BAD_REQUEST, m);
+    let limit = st.limits.decompressed_bytes_max;
+    let len = snap::raw::decompress_len(body).map_err(|e| bad(format!("invalid snappy block: {e}")))?;
+    if len > limit {
+        return Err(WriteError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request decompresses to {len} bytes, over the limit of {limit} bytes (--decompressed-bytes-max)"),
+        ));
     }
+    // The buffer keeps its largest size: growing it zeroes the new part once,
+    // instead of every request.
+    if raw.len() < len {
+        raw.resize(len, 0);
+    }
+    let n = snap::raw::Decoder::new()
+        .decompress(body, &mut raw[..len])
+        .map_err(|e| bad(format!("invalid snappy block: {e}")))?;
+    let buf: &[u8] = &raw[..n];
+    decoded.decode(buf, st.limits.samples_per_request_max).map_err(|e| match e {
+        DecodeError::TooManySamples { .. } => WriteError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        DecodeError::Protobuf(_) => bad(e.to_string()),
+    })?;
+    let cache = &st.caches.remote_write;
+    cache.lookup_all(decoded.series.len(), |i| decoded.key(buf, i), found);
+    let mut pending = Pending::with_capacity(decoded.samples.len());
+    let label_limits = st.limits.label_limits();
+    for (i, s) in decoded.series.iter().enumerate() {
+        let origin = i as u32;
+        if s.histograms > 0 {
+            pending.rejections.add(Reason::NativeHistogram, s.histograms, || describe_rw(buf, decoded, i));
+        }
+        let samples = &decoded.samples[s.samples.clone()];
+        if samples.is_empty() {
+            continue;
+        }
+        if let Some(id) = found[i] {
+            for &(t, v) in samples {
+                pending.add_ref(id, t, v, origin);
+            }
+            continue;
+        }
+        let labels = match decoded.labels(buf, i) {
+            Ok(pairs) => match pairs
+                .into_iter()
+                .map(|(n, v)| Some((std::str::from_utf8(n).ok()?, std::str::from_utf8(v).ok()?)))
+                .collect::<Option<Vec<_>>>()
+            {
+                Some(p) => new_labels(p, &label_limits),
+                None => Err("a label name or value is not valid UTF-8".into()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match labels {
+            Ok(labels) => {
+                let k = pending.new_series(labels, decoded.key(buf, i));
+                for &(t, v) in samples {
+                    pending.add_new(k, t, v, origin);
+                }
+            }
+            Err(why) => pending
+                .rejections
+                .add(Reason::InvalidLabels, samples.len(), || format!("{}: {why}", describe_rw(buf, decoded, i))),
+        }
+    }
+    pending.append(db, cache, &|i| describe_rw(buf, decoded, i as usize)).map_err(|e| WriteError::engine(&e))
 }
 
 /// A remote-write series as `name{a="b", ...}` for messages (lossy for bad UTF-8).
