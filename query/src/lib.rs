@@ -23,7 +23,7 @@ pub use plan::{
     AggOp, Aggregation, ArithOp, Grouping, LabelReplace, Plan, RangeQuery, RawOnly, Selection, SeriesFn, SetOp, Source,
     SourcePlanner, TimeRange, VectorMatching, DEFAULT_LOOKBACK_MS,
 };
-pub use promql::parse_promql;
+pub use promql::{parse_promql, parse_promql_expr, Parsed};
 pub use rollup::{rollup_computable, TierPlanner};
 pub use window::WindowFn;
 

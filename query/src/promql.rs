@@ -15,11 +15,27 @@ use promql_parser::parser::{self as p, Expr, LabelModifier};
 
 /// Parses `query` into a plan for a range query.
 pub fn parse_promql(query: &str) -> Result<Plan> {
-    let expr = p::parse(query).map_err(Error::Parse)?;
-    match (Lowering { src: query }).lower(&expr)? {
-        Lowered::Vector(plan) => Ok(plan),
-        Lowered::Scalar(_) => Err(unsupported_at("a scalar-only expression", query, None)),
+    match parse_promql_expr(query)? {
+        Parsed::Vector(plan) => Ok(plan),
+        Parsed::Scalar(_) => Err(unsupported_at("a scalar-only expression", query, None)),
     }
+}
+
+/// A parsed PromQL expression: a vector expression to evaluate, or a scalar-only one
+/// (`1+1`, Grafana's health check) folded to its value.
+#[derive(Debug)]
+pub enum Parsed {
+    Vector(Plan),
+    Scalar(f64),
+}
+
+/// Like [`parse_promql`], but a scalar-only expression is a value, not an error.
+pub fn parse_promql_expr(query: &str) -> Result<Parsed> {
+    let expr = p::parse(query).map_err(Error::Parse)?;
+    Ok(match (Lowering { src: query }).lower(&expr)? {
+        Lowered::Vector(plan) => Parsed::Vector(plan),
+        Lowered::Scalar(v) => Parsed::Scalar(v),
+    })
 }
 
 enum Lowered {

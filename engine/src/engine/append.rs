@@ -59,6 +59,11 @@ impl Batch {
         self.ids.len()
     }
 
+    /// The timestamp of the `i`th sample (for reporting a rejection by index).
+    pub fn timestamp(&self, i: usize) -> Option<i64> {
+        self.ts.get(i).copied()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }

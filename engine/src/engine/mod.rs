@@ -78,6 +78,12 @@ impl Engine {
         &self.dir
     }
 
+    /// True after a WAL failure poisoned the engine: appends fail until reopen. The
+    /// server's health check reports it.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn options(&self) -> &Options {
         &self.opts
     }

@@ -5,6 +5,7 @@ mod bench_compaction;
 #[cfg(feature = "forward")]
 mod bench_forward;
 mod bench_query;
+mod bench_remote_write;
 mod check;
 mod demo;
 mod demo_hosts;
@@ -13,6 +14,7 @@ mod import;
 mod ingest;
 mod plot;
 mod query_cmd;
+mod serve;
 mod timeparse;
 mod util;
 
@@ -39,6 +41,9 @@ enum Command {
     Query(query_cmd::QueryArgs),
     /// Import OpenMetrics, Prometheus text, InfluxDB line protocol or CSV files (gzip ok).
     Import(import::ImportArgs),
+    /// Serve a data directory over HTTP: Prometheus remote write and query API, InfluxDB
+    /// line protocol, /metrics.
+    Serve(serve::ServeArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -57,6 +62,8 @@ enum BenchCommand {
     /// Remote-write forwarding throughput to a local VictoriaMetrics, and its cost to ingest.
     #[cfg(feature = "forward")]
     Forward(bench_forward::ForwardArgs),
+    /// Remote-write ingest through `serve`: acknowledged samples/s from concurrent clients.
+    RemoteWrite(bench_remote_write::RemoteWriteArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,12 +79,14 @@ fn main() -> ExitCode {
         Command::Inspect(a) => check::inspect(a),
         Command::Import(a) => import::run(a),
         Command::Query(a) => query_cmd::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a),
         Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
         Command::Bench(BenchCommand::Query(a)) => bench_query::run(a),
         Command::Bench(BenchCommand::Compaction(a)) => bench_compaction::run(a),
         #[cfg(feature = "forward")]
         Command::Bench(BenchCommand::Forward(a)) => bench_forward::run(a),
+        Command::Bench(BenchCommand::RemoteWrite(a)) => bench_remote_write::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
