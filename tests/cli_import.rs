@@ -3,44 +3,11 @@
 //! with what came before kept.
 #![cfg(feature = "cli")]
 
-use chronolith::{Db, Matcher, Options};
-use std::collections::BTreeMap;
+#[path = "cli_import_common/mod.rs"]
+mod common;
+
+use common::{contents, import, ok, write, Res};
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_chronolith");
-
-type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
-type Series = BTreeMap<String, Vec<(i64, f64)>>;
-
-fn import(data: &Path, args: &[&str], files: &[&Path]) -> std::io::Result<Output> {
-    Command::new(BIN).args(["import", "--data-dir"]).arg(data).args(args).args(files).output()
-}
-
-/// Every series (as `name{a="x", ...}`) with its samples, read through the library.
-fn contents(data: &Path) -> Res<Series> {
-    let db = Db::open(data, Options { ooo_window_ms: 365 * 86_400_000, ..Options::default() })?;
-    let mut out = BTreeMap::new();
-    for s in db.select(&[Matcher::new("__name__", chronolith::MatchOp::RegexMatch, ".+")?], i64::MIN, i64::MAX) {
-        let s = s?;
-        out.insert(s.labels.to_string(), s.samples.iter().map(|x| (x.t, x.v)).collect());
-    }
-    db.close()?;
-    Ok(out)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> std::io::Result<std::path::PathBuf> {
-    let p = dir.join(name);
-    std::fs::write(&p, text)?;
-    Ok(p)
-}
-
-fn ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "import failed: {stderr}");
-    stderr
-}
 
 #[test]
 fn openmetrics_round_trips_and_stops_at_eof() -> Res {

@@ -7,23 +7,31 @@
 //! and the line takes the full parser, which also reports errors: a hit here cannot
 //! disagree with what the full parser would have made of the line.
 
-use super::parse_value;
-use super::prometheus::{parse_millis, parse_seconds};
+use super::prometheus::timestamp_from_bytes;
+use super::value_from_bytes;
 use crate::SeriesId;
 use std::collections::HashMap;
 
 /// `(series, timestamp ms, value)` when the line is a known series with a timestamp.
 pub fn parse(line: &[u8], seconds: bool, refs: &HashMap<String, SeriesId>) -> Option<(SeriesId, i64, f64)> {
+    parse_with(line, seconds, |key| std::str::from_utf8(key).ok().and_then(|k| refs.get(k)).copied())
+}
+
+/// Like [`parse`] with any map: `lookup` gets the series text (`name{labels}`, the bytes
+/// before the value) and must answer only for keys the full parser produced
+/// ([`crate::formats::Parsed::key`]), which is what keeps the two paths in agreement.
+pub fn parse_with(
+    line: &[u8],
+    seconds: bool,
+    lookup: impl FnOnce(&[u8]) -> Option<SeriesId>,
+) -> Option<(SeriesId, i64, f64)> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let ts_at = line.iter().rposition(|&b| b == b' ')?;
     let value_at = line[..ts_at].iter().rposition(|&b| b == b' ')?;
-    let key = std::str::from_utf8(&line[..value_at]).ok()?;
-    let id = *refs.get(key)?;
-    let value = std::str::from_utf8(&line[value_at + 1..ts_at]).ok()?;
-    let ts = std::str::from_utf8(&line[ts_at + 1..]).ok()?;
-    let ts_ms = if seconds { parse_seconds(ts).ok()? } else { parse_millis(ts).ok()? };
-    Some((id, ts_ms, parse_value(value).ok()?))
+    let id = lookup(&line[..value_at])?;
+    let ts_ms = timestamp_from_bytes(&line[ts_at + 1..], seconds)?;
+    Some((id, ts_ms, value_from_bytes(&line[value_at + 1..ts_at])?))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! A header line whose second column is not a number (`timestamp_ms`) is skipped, and so
 //! are empty lines and lines starting with `#`.
 
-use super::{parse_value, Line, Parsed};
+use chronolith::formats::{parse_value, Line, Parsed};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -26,7 +26,8 @@ pub fn load_series(path: &Path) -> Result<SeriesTable, Box<dyn std::error::Error
     Ok(out)
 }
 
-pub fn parse_line(line: &str, line_no: u64, series: Option<&SeriesTable>) -> Result<Line, String> {
+/// `first_line`: the file's first line, which may be a header.
+pub fn parse_line(line: &str, first_line: bool, series: Option<&SeriesTable>) -> Result<Line, String> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return Ok(Line::Skip);
@@ -35,7 +36,7 @@ pub fn parse_line(line: &str, line_no: u64, series: Option<&SeriesTable>) -> Res
     let first = cols.next().unwrap_or_default();
     let ts = cols.next().ok_or("want at least 3 columns")?;
     let Ok(ts_ms) = ts.parse::<i64>() else {
-        if line_no == 1 {
+        if first_line {
             return Ok(Line::Skip); // a header
         }
         return Err(format!("bad timestamp {ts:?} (want integer milliseconds)"));
@@ -79,7 +80,7 @@ mod tests {
     use super::*;
 
     fn one(line: &str, series: Option<&SeriesTable>) -> Parsed {
-        match parse_line(line, 2, series) {
+        match parse_line(line, false, series) {
             Ok(Line::Samples(mut v)) if v.len() == 1 => v.remove(0),
             other => panic!("{line:?}: {other:?}"),
         }
@@ -90,8 +91,8 @@ mod tests {
         let table: SeriesTable = vec![vec![("__name__".into(), "a".into())], vec![("__name__".into(), "b".into())]];
         let p = one("1,1700000000000,-42.5", Some(&table));
         assert_eq!((p.labels[0].1.as_str(), p.ts_ms, p.value), ("b", Some(1_700_000_000_000), -42.5));
-        assert!(parse_line("2,1,1", 2, Some(&table)).is_err(), "unknown series_id");
-        assert!(parse_line("0,1,1,x", 2, Some(&table)).is_err(), "trailing column");
+        assert!(parse_line("2,1,1", false, Some(&table)).is_err(), "unknown series_id");
+        assert!(parse_line("0,1,1,x", false, Some(&table)).is_err(), "trailing column");
         assert!(one("0,1,NaN", Some(&table)).value.is_nan());
     }
 
@@ -104,9 +105,9 @@ mod tests {
         );
         assert_eq!(p.value, f64::INFINITY);
         assert_eq!(p.key, one("cpu,6,1,host=a,dc=x", None).key);
-        assert!(matches!(parse_line("metric,timestamp_ms,value", 1, None), Ok(Line::Skip)));
+        assert!(matches!(parse_line("metric,timestamp_ms,value", true, None), Ok(Line::Skip)));
         for bad in ["metric,timestamp_ms,value", "cpu,5", "cpu,5,x", "cpu,5,1,host", ",5,1", "cpu,5.5,1"] {
-            assert!(parse_line(bad, 2, None).is_err(), "{bad:?} should be malformed");
+            assert!(parse_line(bad, false, None).is_err(), "{bad:?} should be malformed");
         }
     }
 }
