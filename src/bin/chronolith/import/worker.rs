@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Series keys are ~200 bytes of label text; foldhash hashes them several times
 /// faster than std's SipHash, and the map is not exposed to untrusted probing at a
 /// scale where DoS resistance matters (one import's own series).
-pub type KeyMap = HashMap<Box<[u8]>, SeriesId, foldhash::fast::RandomState>;
+pub type KeyMap<V = SeriesId> = HashMap<Box<[u8]>, V, foldhash::fast::RandomState>;
 
 /// `key → ref` of every series the appender has seen in this file.
 #[derive(Debug, Default)]
@@ -51,9 +51,22 @@ pub struct Part {
     pub new: Vec<(usize, Box<[u8]>)>,
 }
 
+/// A worker's own copy of the refs it has needed, so the fast path takes no lock.
+#[derive(Debug, Default)]
+struct Local {
+    keys: KeyMap,
+    /// Line protocol: series text → index into `fields`, so a line of ten fields costs
+    /// one hash of its ~200-byte series text rather than ten of `series\0field`.
+    influx_series: KeyMap<usize>,
+    fields: Vec<Vec<(Box<[u8]>, SeriesId)>>,
+    /// Scratch: keys being built, and one line protocol line's samples.
+    key: Vec<u8>,
+    samples: Vec<(SeriesId, f64)>,
+}
+
 /// Parses chunks until `jobs` closes or `results` does.
 pub fn work(ctx: &Ctx<'_>, jobs: &Receiver<Slot>, results: &Sender<Slot>, stop: &AtomicBool) {
-    let mut local = KeyMap::default();
+    let mut local = Local::default();
     while let Ok(mut slot) = jobs.recv() {
         if !stop.load(Ordering::Relaxed) {
             parse_chunk(ctx, &mut local, &mut slot);
@@ -64,7 +77,7 @@ pub fn work(ctx: &Ctx<'_>, jobs: &Receiver<Slot>, results: &Sender<Slot>, stop: 
     }
 }
 
-fn parse_chunk(ctx: &Ctx<'_>, local: &mut KeyMap, slot: &mut Slot) {
+fn parse_chunk(ctx: &Ctx<'_>, local: &mut Local, slot: &mut Slot) {
     let Slot { seq, buf, len, out } = slot;
     reset(out);
     let mut sink = Sink { out, batch_max: ctx.batch_max.max(1) };
@@ -77,13 +90,10 @@ fn parse_chunk(ctx: &Ctx<'_>, local: &mut KeyMap, slot: &mut Slot) {
         start = end + 1;
         let rel = sink.out.lines;
         sink.out.lines += 1;
-        if let Format::Openmetrics | Format::Prometheus = ctx.format {
-            if let Some((id, ts, v)) = known_series::parse_with(line, seconds, |k| lookup(local, ctx.known, k)) {
-                sink.part().batch.add(id, ts, v);
-                continue;
-            }
+        if fast_path(ctx, local, line, seconds, &mut sink) {
+            continue;
         }
-        match full_parse(ctx, line, *seq == 0 && rel == 0).and_then(|l| sink.add_line(l, local, ctx.known)) {
+        match full_parse(ctx, line, *seq == 0 && rel == 0).and_then(|l| sink.add_line(l, &mut local.keys, ctx.known)) {
             Ok(true) => {}
             Ok(false) => {
                 sink.out.stop = Some(Stop::Eof);
@@ -113,6 +123,62 @@ fn reset(out: &mut ChunkOut) {
     out.malformed.clear();
     out.malformed_count = 0;
     out.stop = None;
+}
+
+/// Adds the line's samples and returns `true` if all its series are known and the
+/// line is of the plain shape the format's fast path reads.
+fn fast_path(ctx: &Ctx<'_>, local: &mut Local, line: &[u8], seconds: bool, sink: &mut Sink<'_>) -> bool {
+    let Local { keys, influx_series, fields, key, samples } = local;
+    let one = match ctx.format {
+        Format::Openmetrics | Format::Prometheus => {
+            known_series::parse_with(line, seconds, |k| lookup(keys, ctx.known, k))
+        }
+        Format::Csv => csv::parse_known(line, ctx.series_table.is_some(), key, |k| lookup(keys, ctx.known, k)),
+        Format::Influx => {
+            let series = |text: &[u8]| {
+                if let Some(&i) = influx_series.get(text) {
+                    return Some(i);
+                }
+                let next = influx_series.len();
+                influx_series.insert(text.into(), next);
+                Some(next)
+            };
+            let field = |&i: &usize, text: &[u8], name: &[u8]| influx_field(fields, key, ctx.known, i, text, name);
+            let Some(ts) = known_series::parse_influx_with(line, ctx.precision, series, field, samples) else {
+                return false;
+            };
+            for &(id, v) in samples.iter() {
+                sink.part().batch.add(id, ts, v);
+            }
+            return true;
+        }
+    };
+    one.map(|(id, ts, v)| sink.part().batch.add(id, ts, v)).is_some()
+}
+
+/// The ref of field `name` of the line protocol series with index `i` (text `text`).
+fn influx_field(
+    fields: &mut Vec<Vec<(Box<[u8]>, SeriesId)>>,
+    key: &mut Vec<u8>,
+    known: &Known,
+    i: usize,
+    text: &[u8],
+    name: &[u8],
+) -> Option<SeriesId> {
+    if fields.len() <= i {
+        fields.resize_with(i + 1, Vec::new);
+    }
+    if let Some((_, id)) = fields[i].iter().find(|(n, _)| **n == *name) {
+        return Some(*id);
+    }
+    // The full parser's key for this field: the series text, NUL, the field key.
+    key.clear();
+    key.extend_from_slice(text);
+    key.push(0);
+    key.extend_from_slice(name);
+    let id = *known.0.read().get(key.as_slice())?;
+    fields[i].push((name.into(), id));
+    Some(id)
 }
 
 fn full_parse(ctx: &Ctx<'_>, line: &[u8], first_line: bool) -> Result<Line, String> {
