@@ -52,6 +52,12 @@ pub struct ImportArgs {
     /// also after an error, so `periodic` loses nothing an import has reported.
     #[arg(long, default_value_t = DurabilityArg::Periodic)]
     durability: DurabilityArg,
+    /// At the end, seal the whole head (the open partition too) into blocks, which
+    /// empties the WAL: for a one-off backfill, the store is then all compact blocks.
+    /// Afterwards samples at or before the newest imported one are out of bounds, so a
+    /// later import of overlapping data counts them so rather than as duplicates.
+    #[arg(long)]
+    seal: bool,
     /// Samples per append.
     #[arg(long, default_value_t = 10_000)]
     batch: usize,
@@ -121,6 +127,9 @@ pub fn run(args: &ImportArgs) -> Result<(), Box<dyn std::error::Error>> {
     let opts = Options {
         ooo_window_ms: args.ooo_window_hours.max(0).saturating_mul(3_600_000),
         durability: args.durability.into(),
+        // Smaller WAL segments than a server's: sealing during the import can then
+        // delete the log of what it sealed, so the WAL ends at about the unsealed tail.
+        wal_segment_bytes_max: IMPORT_WAL_SEGMENT_BYTES,
         ..Options::default()
     };
     let db = Db::open(&args.data_dir, opts)?;
@@ -146,8 +155,14 @@ pub fn run(args: &ImportArgs) -> Result<(), Box<dyn std::error::Error>> {
     let result = args.files.iter().try_for_each(|f| import_file(&mut app, args, series.as_ref(), f));
     progress.finish_and_clear();
     let summary = std::mem::take(&mut app.summary);
+    // Only after a complete import: after a failure, a corrected re-run should find
+    // what came before as duplicates, not as sealed (out-of-bounds) time.
+    let sealed = if args.seal && result.is_ok() { db.seal().map(Some) } else { Ok(None) };
     let closed = db.close();
     eprintln!("{summary}");
+    if let Ok(Some(blocks)) = sealed {
+        eprintln!("sealed the head into {blocks} blocks");
+    }
     if summary.out_of_bounds > 0 {
         eprintln!(
             "hint: {} samples fell behind the {} h out-of-order window or into sealed time; a series-major file needs --ooo-window-hours covering its whole span",
@@ -155,9 +170,13 @@ pub fn run(args: &ImportArgs) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     result?;
+    sealed?;
     closed?;
     Ok(())
 }
+
+/// WAL segment size during an import (a server's default is 64 MiB).
+const IMPORT_WAL_SEGMENT_BYTES: u64 = 8 << 20;
 
 fn import_file(
     app: &mut pipeline::Appender<'_>,

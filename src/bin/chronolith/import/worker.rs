@@ -51,6 +51,9 @@ pub struct Part {
     pub new: Vec<(usize, Box<[u8]>)>,
 }
 
+/// The refs of one line protocol series' fields, by field key.
+type FieldRefs = Vec<(Box<[u8]>, SeriesId)>;
+
 /// A worker's own copy of the refs it has needed, so the fast path takes no lock.
 #[derive(Debug, Default)]
 struct Local {
@@ -58,7 +61,7 @@ struct Local {
     /// Line protocol: series text → index into `fields`, so a line of ten fields costs
     /// one hash of its ~200-byte series text rather than ten of `series\0field`.
     influx_series: KeyMap<usize>,
-    fields: Vec<Vec<(Box<[u8]>, SeriesId)>>,
+    fields: Vec<FieldRefs>,
     /// Scratch: keys being built, and one line protocol line's samples.
     key: Vec<u8>,
     samples: Vec<(SeriesId, f64)>,
@@ -158,7 +161,7 @@ fn fast_path(ctx: &Ctx<'_>, local: &mut Local, line: &[u8], seconds: bool, sink:
 
 /// The ref of field `name` of the line protocol series with index `i` (text `text`).
 fn influx_field(
-    fields: &mut Vec<Vec<(Box<[u8]>, SeriesId)>>,
+    fields: &mut Vec<FieldRefs>,
     key: &mut Vec<u8>,
     known: &Known,
     i: usize,
