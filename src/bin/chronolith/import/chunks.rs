@@ -71,7 +71,19 @@ pub fn read_chunks(
         slot.buf[..carry.len()].copy_from_slice(&carry);
         slot.len = carry.len();
         carry.clear();
-        let eof = fill_lines(&mut input, &mut slot, offset)?;
+        let eof = match fill_lines(&mut input, &mut slot, offset) {
+            Ok(eof) => eof,
+            Err(e) => {
+                // Whole lines read before a failure (say, a damaged gzip stream) are
+                // still imported; only the partial last line is not.
+                slot.len = slot.buf[..slot.len].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                if slot.len > 0 {
+                    slot.seq = seq;
+                    let _ = jobs.send(slot);
+                }
+                return Err(e);
+            }
+        };
         if !eof {
             // The partial last line starts the next chunk.
             let end = slot.buf[..slot.len].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
