@@ -5,6 +5,7 @@
 
 mod chunks;
 mod csv;
+mod local_keys;
 mod pipeline;
 mod worker;
 

@@ -82,7 +82,13 @@ impl Appender<'_> {
                 let _ = free.send(slot);
             }
         }
-        Ok(())
+        // Only a worker that died (a bug) leaves a gap; say so rather than end short.
+        match waiting.keys().next() {
+            Some(_) => {
+                Err(format!("{name}: a parse worker stopped before chunk {next}; the import is incomplete").into())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Appends one chunk's parts and reports its malformed lines; `Ok(true)` at `# EOF`.

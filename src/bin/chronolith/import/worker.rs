@@ -9,6 +9,7 @@
 //! nothing after a line that stops the import (`--strict`, `# EOF`) is stored.
 
 use super::chunks::{ChunkOut, Slot, Stop};
+use super::local_keys::LocalKeys;
 use super::{csv, now_ms, Format, MALFORMED_REPORTED_MAX};
 use chronolith::formats::{influx, known_series, prometheus, Line, Parsed};
 use chronolith::{Batch, Labels, SeriesId};
@@ -29,6 +30,10 @@ pub struct Known(RwLock<KeyMap>);
 impl Known {
     pub fn insert(&self, key: Box<[u8]>, id: SeriesId) {
         self.0.write().insert(key, id);
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<SeriesId> {
+        self.0.read().get(key).copied()
     }
 }
 
@@ -54,10 +59,10 @@ pub struct Part {
 /// The refs of one line protocol series' fields, by field key.
 type FieldRefs = Vec<(Box<[u8]>, SeriesId)>;
 
-/// A worker's own copy of the refs it has needed, so the fast path takes no lock.
+/// A worker's own copy of the refs it has needed.
 #[derive(Debug, Default)]
 struct Local {
-    keys: KeyMap,
+    keys: LocalKeys,
     /// Line protocol: series text → index into `fields`, so a line of ten fields costs
     /// one hash of its ~200-byte series text rather than ten of `series\0field`.
     influx_series: KeyMap<usize>,
@@ -133,10 +138,8 @@ fn reset(out: &mut ChunkOut) {
 fn fast_path(ctx: &Ctx<'_>, local: &mut Local, line: &[u8], seconds: bool, sink: &mut Sink<'_>) -> bool {
     let Local { keys, influx_series, fields, key, samples } = local;
     let one = match ctx.format {
-        Format::Openmetrics | Format::Prometheus => {
-            known_series::parse_with(line, seconds, |k| lookup(keys, ctx.known, k))
-        }
-        Format::Csv => csv::parse_known(line, ctx.series_table.is_some(), key, |k| lookup(keys, ctx.known, k)),
+        Format::Openmetrics | Format::Prometheus => known_series::parse_with(line, seconds, |k| keys.get(ctx.known, k)),
+        Format::Csv => csv::parse_known(line, ctx.series_table.is_some(), key, |k| keys.get(ctx.known, k)),
         Format::Influx => {
             let series = |text: &[u8]| {
                 if let Some(&i) = influx_series.get(text) {
@@ -179,7 +182,7 @@ fn influx_field(
     key.extend_from_slice(text);
     key.push(0);
     key.extend_from_slice(name);
-    let id = *known.0.read().get(key.as_slice())?;
+    let id = known.get(key)?;
     fields[i].push((name.into(), id));
     Some(id)
 }
@@ -193,16 +196,6 @@ fn full_parse(ctx: &Ctx<'_>, line: &[u8], first_line: bool) -> Result<Line, Stri
         Format::Influx => influx::parse_line(line, ctx.precision),
         Format::Csv => csv::parse_line(line, first_line, ctx.series_table),
     }
-}
-
-/// The ref of a series key: from this worker's map, else from the shared one.
-fn lookup(local: &mut KeyMap, known: &Known, key: &[u8]) -> Option<SeriesId> {
-    if let Some(&id) = local.get(key) {
-        return Some(id);
-    }
-    let id = *known.0.read().get(key)?;
-    local.insert(key.into(), id);
-    Some(id)
 }
 
 struct Sink<'a> {
@@ -226,7 +219,7 @@ impl Sink<'_> {
     /// Adds a fully parsed line; `Ok(false)` at `# EOF`. A label set the engine would
     /// refuse makes the whole line malformed (with its position) before any of its
     /// samples is added.
-    fn add_line(&mut self, line: Line, local: &mut KeyMap, known: &Known) -> Result<bool, String> {
+    fn add_line(&mut self, line: Line, local: &mut LocalKeys, known: &Known) -> Result<bool, String> {
         let samples = match line {
             Line::Samples(s) => s,
             Line::Skip => return Ok(true),
@@ -234,7 +227,7 @@ impl Sink<'_> {
         };
         let mut resolved = Vec::with_capacity(samples.len());
         for Parsed { key, labels, ts_ms, value } in samples {
-            let series = match lookup(local, known, key.as_bytes()) {
+            let series = match local.get(known, key.as_bytes()) {
                 Some(id) => Ok(id),
                 None => Err((Labels::new(labels).map_err(|e| e.to_string())?, key)),
             };
