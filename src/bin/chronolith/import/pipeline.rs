@@ -46,10 +46,17 @@ pub fn import(app: &mut Appender<'_>, name: &str, input: impl Read + Send, ctx: 
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         let stop = &stop;
-        let reader = s.spawn(move || read_chunks(input, &free_rx, &jobs_tx, stop));
+        let spawn_err = |e: std::io::Error| format!("cannot start an import thread: {e}");
+        let reader = std::thread::Builder::new()
+            .name("import-read".into())
+            .spawn_scoped(s, move || read_chunks(input, &free_rx, &jobs_tx, stop))
+            .map_err(spawn_err)?;
         for _ in 0..threads {
             let (jobs, done) = (jobs_rx.clone(), done_tx.clone());
-            s.spawn(move || worker::work(ctx, &jobs, &done, stop));
+            std::thread::Builder::new()
+                .name("import-parse".into())
+                .spawn_scoped(s, move || worker::work(ctx, &jobs, &done, stop))
+                .map_err(spawn_err)?;
         }
         drop((jobs_rx, done_tx));
         let appended = app.in_order(name, ctx.known, &done_rx, free_tx);
