@@ -147,3 +147,22 @@ fn a_missing_file_fails_cleanly() -> Res {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.prom"));
     Ok(())
 }
+
+#[test]
+fn several_files_number_their_own_lines_and_share_the_summary() -> Res {
+    let tmp = tempfile::tempdir()?;
+    let a = write(tmp.path(), "a.om", "m{f=\"a\"} 1 1704067200\nm{f=\"a\"} 2 1704067210\n# EOF\n")?;
+    let b = write(
+        tmp.path(),
+        "b.prom",
+        "m{f=\"b\"} 3 1704067200000\nm{f=\"b\" 4 1704067210000\nm{f=\"a\"} 5 1704067220000\n",
+    )?;
+    let data = tmp.path().join("data");
+    let stderr = ok(&import(&data, &[], &[&a, &b])?);
+    assert!(stderr.contains(&format!("{}:2: ", b.display())), "line numbers count per file: {stderr}");
+    assert!(stderr.contains("6 lines: 4 samples imported") && stderr.contains("1 malformed"), "{stderr}");
+    let got = contents(&data)?;
+    assert_eq!(got[r#"m{f="a"}"#], vec![(1_704_067_200_000, 1.0), (1_704_067_210_000, 2.0), (1_704_067_220_000, 5.0)]);
+    assert_eq!(got[r#"m{f="b"}"#], vec![(1_704_067_200_000, 3.0)]);
+    Ok(())
+}
