@@ -20,6 +20,8 @@
 //! ```
 
 pub mod formats;
+#[cfg(feature = "forward")]
+pub mod forward;
 pub mod remote_write;
 
 use chronolith_compaction::{Clock, Compactor, Sealer, SystemClock};
@@ -46,6 +48,8 @@ pub struct Db {
     engine: Arc<Engine>,
     sealer: Sealer,
     compactor: Compactor,
+    #[cfg(feature = "forward")]
+    forwarder: forward::Forwarder,
 }
 
 /// Everything `stats()` reports.
@@ -56,6 +60,9 @@ pub struct Stats {
     /// Merge, downsample and retention jobs: runs, durations, bytes in and out,
     /// partitions dropped, time of the last success.
     pub compaction: CompactionStatus,
+    /// Remote-write targets: samples sent, failed, retried, dropped, backlog, latency.
+    #[cfg(feature = "forward")]
+    pub forward: Vec<forward::TargetStats>,
 }
 
 impl Db {
@@ -67,10 +74,49 @@ impl Db {
     /// Like [`Db::open`] with an injected clock (it stamps compaction results; ages are
     /// always counted from the newest sample held, not from any clock).
     pub fn open_with_clock(dir: impl AsRef<Path>, options: Options, clock: Arc<dyn Clock>) -> Result<Self> {
-        let background = options.compaction.background;
-        let engine = Arc::new(Engine::open(dir.as_ref(), options)?);
+        Self::open_inner(dir.as_ref(), options, clock, Vec::new())
+    }
+
+    /// Like [`Db::open`], forwarding everything ingested (from the WAL) to remote-write
+    /// targets; see [`forward`]. Each target resumes from its saved position in
+    /// `<dir>/forward/<name>/`; its WAL hold is set before any background seal can run.
+    #[cfg(feature = "forward")]
+    pub fn open_with_remote_write(
+        dir: impl AsRef<Path>,
+        options: Options,
+        targets: Vec<forward::RemoteWriteConfig>,
+    ) -> Result<Self> {
+        Self::open_inner(dir.as_ref(), options, Arc::new(SystemClock), targets)
+    }
+
+    #[cfg(feature = "forward")]
+    fn open_inner(
+        dir: &Path,
+        options: Options,
+        clock: Arc<dyn Clock>,
+        targets: Vec<forward::RemoteWriteConfig>,
+    ) -> Result<Self> {
+        let engine = Arc::new(Engine::open(dir, options)?);
+        // Holds first, so the sealer's first truncation keeps what the targets need.
+        let forwarder = forward::Forwarder::start(&engine, targets)?;
+        Self::with_workers(dir, engine, clock, forwarder)
+    }
+
+    #[cfg(not(feature = "forward"))]
+    fn open_inner(dir: &Path, options: Options, clock: Arc<dyn Clock>, _targets: Vec<()>) -> Result<Self> {
+        let engine = Arc::new(Engine::open(dir, options)?);
+        Self::with_workers(dir, engine, clock)
+    }
+
+    fn with_workers(
+        dir: &Path,
+        engine: Arc<Engine>,
+        clock: Arc<dyn Clock>,
+        #[cfg(feature = "forward")] forwarder: forward::Forwarder,
+    ) -> Result<Self> {
+        let background = engine.options().compaction.background;
         let spawn_err = |op: &'static str| {
-            let path = dir.as_ref().to_path_buf();
+            let path = dir.to_path_buf();
             move |e| Error::Io { path, op, source: e }
         };
         let sealer = Sealer::spawn(engine.clone(), SEAL_POLL_INTERVAL).map_err(spawn_err("spawn sealer thread"))?;
@@ -79,7 +125,13 @@ impl Db {
         } else {
             Compactor::manual(engine.clone(), clock)
         };
-        Ok(Self { engine, sealer, compactor })
+        Ok(Self {
+            engine,
+            sealer,
+            compactor,
+            #[cfg(feature = "forward")]
+            forwarder,
+        })
     }
 
     /// Appends a batch; see [`AppendReport`] for per-sample outcomes.
@@ -138,7 +190,13 @@ impl Db {
     }
 
     pub fn stats(&self) -> Stats {
-        Stats { engine: self.engine.stats(), sealer: self.sealer.status(), compaction: self.compactor.status() }
+        Stats {
+            engine: self.engine.stats(),
+            sealer: self.sealer.status(),
+            compaction: self.compactor.status(),
+            #[cfg(feature = "forward")]
+            forward: self.forwarder.stats(),
+        }
     }
 
     /// The engine underneath, for the query layer and tools.
@@ -151,6 +209,10 @@ impl Db {
     pub fn close(mut self) -> Result<()> {
         self.compactor.stop();
         self.sealer.stop();
+        // Waits for requests in flight (bounded by each target's timeout) and saves
+        // each target's position.
+        #[cfg(feature = "forward")]
+        self.forwarder.stop();
         self.engine.close()
     }
 }

@@ -35,6 +35,7 @@ fn demo_runs_twice_and_continues_its_data() -> Res {
     let first = ok(&demo(&data, &chart, "2024-01-01T01:00:00Z")?);
     // 2 hosts x 10 series, one sample every 10 s from 00:00 to 01:00 inclusive.
     assert!(first.contains("Stored 7220 samples of 20 series"), "{first}");
+    assert!(first.contains("compacted into"), "the demo runs a compaction pass:\n{first}");
     for needle in ["CPU busy", "columns: role", "Chart of", "chronolith query --data-dir", "inspect", "check", "serve"]
     {
         assert!(first.contains(needle), "{needle:?} missing from:\n{first}");

@@ -28,6 +28,8 @@ pub struct PassReport {
     pub merges: u64,
     pub downsamples: u64,
     pub drops: u64,
+    /// Blocks rewritten without the series a selector's retention expired.
+    pub purges: u64,
     pub failures: u64,
 }
 
@@ -146,6 +148,8 @@ fn pass(shared: &Shared) -> PassReport {
         }
         if jobs.is_empty() {
             jobs = plan::retention(&set, &shared.opts, newest);
+            let purges = plan::purges(&set, &shared.opts, newest, engine.registry(), &jobs);
+            jobs.extend(purges);
         }
         if jobs.is_empty() {
             break;
@@ -160,6 +164,7 @@ fn pass(shared: &Shared) -> PassReport {
                 Job::Merge { .. } => report.merges += 1,
                 Job::Downsample { .. } => report.downsamples += 1,
                 Job::Drop { .. } => report.drops += 1,
+                Job::Purge { .. } => report.purges += 1,
             }
         }
         // A failed job would be planned again at once; leave it to the next pass.
@@ -175,7 +180,7 @@ fn run_recorded(shared: &Shared, job: &Job) -> Result<()> {
     let kind = match job {
         Job::Merge { .. } => JobKind::Merge,
         Job::Downsample { .. } => JobKind::Downsample,
-        Job::Drop { reason: DropReason::Age | DropReason::Size, .. } => JobKind::Retention,
+        Job::Drop { reason: DropReason::Age | DropReason::Size, .. } | Job::Purge { .. } => JobKind::Retention,
     };
     let started = Instant::now();
     let result = run_job(&shared.engine, job);

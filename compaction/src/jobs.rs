@@ -17,6 +17,7 @@ pub fn run_job(engine: &Engine, job: &Job) -> Result<JobOutcome> {
         Job::Merge { level, parents, .. } => merge(engine, *level, parents),
         Job::Downsample { resolution_ms, from, to, source } => downsample(engine, *resolution_ms, *from, *to, source),
         Job::Drop { blocks, .. } => drop_blocks(engine, blocks),
+        Job::Purge { block, series } => purge(engine, block, series),
     }
 }
 
@@ -132,6 +133,38 @@ fn downsample(engine: &Engine, resolution_ms: i64, from: i64, to: i64, source: &
     out.bytes_out = meta.chunks_bytes + meta.index_bytes;
     out.blocks_written = 1;
     Ok(out)
+}
+
+/// Retention by selector: a new block with every series of `block` but `series`, chunks
+/// copied as they are, naming `block` as its parent, so one swap replaces it (and a crash
+/// after the rename is finished on open, as for a merge). If nothing is left, the block
+/// is dropped instead.
+fn purge(engine: &Engine, block: &Arc<Block>, series: &[SeriesId]) -> Result<JobOutcome> {
+    let blocks = engine.blocks();
+    let keep: Vec<SeriesId> = block.series_ids().filter(|id| series.binary_search(id).is_err()).collect();
+    if keep.is_empty() {
+        return drop_blocks(engine, std::slice::from_ref(block));
+    }
+    let m = block.meta();
+    let mut w = BlockWriter::create(blocks.dir(), blocks.allocate_seq(), m.resolution_ms, m.level, vec![m.seq])?;
+    if block.is_rollup() {
+        w.set_covers(m.covers_from, m.covers_to);
+    }
+    let filled = keep.iter().try_for_each(|id| w.copy_series(*id, labels_of(engine, *id)?, block));
+    if let Err(e) = filled {
+        w.abandon();
+        return Err(e);
+    }
+    let (dir, meta) = w.finish()?;
+    blocks.apply(&[dir], &[m.seq])?;
+    Ok(JobOutcome {
+        bytes_in: block.disk_bytes(),
+        bytes_out: meta.chunks_bytes + meta.index_bytes,
+        samples_in: m.samples,
+        samples_out: meta.samples,
+        blocks_written: 1,
+        partitions_dropped: 0,
+    })
 }
 
 fn drop_blocks(engine: &Engine, doomed: &[Arc<Block>]) -> Result<JobOutcome> {

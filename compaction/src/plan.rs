@@ -3,7 +3,7 @@
 
 use chronolith_engine::block::{rollup::bucket_end, Block};
 use chronolith_engine::blockset::BlockSet;
-use chronolith_engine::{CompactionOptions, Engine};
+use chronolith_engine::{CompactionOptions, Engine, Registry, SeriesId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -17,6 +17,9 @@ pub enum Job {
     Downsample { resolution_ms: i64, from: i64, to: i64, source: Source },
     /// Remove these blocks from the set (expired by age or over the size budget).
     Drop { blocks: Vec<Arc<Block>>, reason: DropReason },
+    /// Rewrite `block` without the series in `series` (their selector's retention has
+    /// passed), or drop it if they are all it holds.
+    Purge { block: Arc<Block>, series: Vec<SeriesId> },
 }
 
 impl Job {
@@ -191,6 +194,50 @@ pub fn retention(set: &BlockSet, opts: &CompactionOptions, newest: i64) -> Vec<J
     }
     if !expired.is_empty() {
         jobs.insert(0, Job::Drop { blocks: expired, reason: DropReason::Age });
+    }
+    jobs
+}
+
+/// Retention by selector: for each block (not in `dropping`) whose data ends before a
+/// selector's age, the series it holds that the selector matches, one job per block.
+pub fn purges(
+    set: &BlockSet,
+    opts: &CompactionOptions,
+    newest: i64,
+    registry: &Registry,
+    dropping: &[Job],
+) -> Vec<Job> {
+    let rules = &opts.retention.selectors;
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let doomed: std::collections::HashSet<u64> = dropping
+        .iter()
+        .flat_map(|j| match j {
+            Job::Drop { blocks, .. } => blocks.iter().map(|b| b.meta().seq).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    // Matching ids per rule, once (the registry's inverted index), sorted for lookups.
+    let matching: Vec<(i64, Vec<SeriesId>)> = rules
+        .iter()
+        .map(|r| {
+            let mut ids = registry.select(&r.matchers);
+            ids.sort_unstable();
+            (newest.saturating_sub(r.keep_ms), ids)
+        })
+        .collect();
+    let mut jobs = Vec::new();
+    for b in set.iter().filter(|b| !doomed.contains(&b.meta().seq)) {
+        let end = data_end(b);
+        let mut series: Vec<SeriesId> = b
+            .series_ids()
+            .filter(|id| matching.iter().any(|(cutoff, ids)| end < *cutoff && ids.binary_search(id).is_ok()))
+            .collect();
+        if !series.is_empty() {
+            series.sort_unstable();
+            jobs.push(Job::Purge { block: b.clone(), series });
+        }
     }
     jobs
 }

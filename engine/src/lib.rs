@@ -21,12 +21,12 @@ mod types;
 mod varint;
 pub mod walrec;
 
-pub use engine::{AppendReport, Batch, Engine, Rejection, Select, SeriesSamples};
+pub use engine::{AppendReport, Batch, Engine, Rejection, Select, SeriesSamples, WalSegment};
 pub use engine::{BLOCKS_DIR, SAMPLE_LOG_DIR, SERIES_LOG_DIR};
 pub use error::{Error, RejectReason, Result};
 pub use labels::{LabelLimits, Labels};
-pub use matcher::{MatchOp, Matcher};
-pub use options::{parse_duration_ms, CompactionOptions, Options, Retention, RollupTier};
+pub use matcher::{parse_selector, MatchOp, Matcher};
+pub use options::{parse_duration_ms, CompactionOptions, Options, Retention, RollupTier, SelectorRetention};
 pub use registry::Registry;
 pub use stats::{EngineStats, RecoveryReport, RejectCounts};
 pub use types::{Sample, SeriesId, Timestamp};

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::labels::LabelLimits;
+use crate::matcher::{parse_selector, Matcher};
 use chronolith_wal::{Durability, RecoveryMode};
 
 #[derive(Clone, Debug)]
@@ -95,20 +96,41 @@ pub struct Retention {
     pub raw_ms: Option<i64>,
     /// `(resolution_ms, keep_ms)` per rollup tier.
     pub rollups_ms: Vec<(i64, i64)>,
+    /// Shorter retention for the series a selector matches, at every resolution (e.g.
+    /// `{job="debug"}` kept 1 day). It only shortens: a block past its resolution's age
+    /// is dropped whole whatever it holds.
+    pub selectors: Vec<SelectorRetention>,
+}
+
+/// The series matching `matchers` are kept `keep_ms`, counted like every age from the
+/// newest sample held. A block whose data ends before that loses those series (it is
+/// rewritten without them, chunks copied as they are, in one atomic swap; or dropped
+/// whole when they are all it holds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelectorRetention {
+    /// The selector as written, for messages.
+    pub selector: String,
+    pub matchers: Vec<Matcher>,
+    pub keep_ms: i64,
 }
 
 impl Retention {
-    /// Parses the human form `raw=15d, 5m=90d, 1h=2y` (units ms, s, m, h, d, w, y = 365 d;
-    /// `raw` or a resolution on the left).
+    /// Parses the human form `raw=15d, 5m=90d, 1h=2y, {job="debug"}=1d` (units ms, s,
+    /// m, h, d, w, y = 365 d; `raw`, a resolution or a series selector on the left).
     pub fn parse(text: &str) -> Result<Self> {
         let mut r = Self::default();
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in split_top_level(text).into_iter().map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part
-                .split_once('=')
+                .rsplit_once('=')
+                .filter(|(k, _)| !k.ends_with(['!', '=']))
                 .ok_or_else(|| Error::InvalidOptions(format!("retention `{part}`: expected name=duration")))?;
             let keep = parse_duration_ms(v.trim())?;
             match k.trim() {
                 "raw" => r.raw_ms = Some(keep),
+                sel if sel.contains('{') => {
+                    let matchers = parse_selector(sel).map_err(|e| Error::InvalidOptions(e.to_string()))?;
+                    r.selectors.push(SelectorRetention { selector: sel.to_string(), matchers, keep_ms: keep });
+                }
                 res => {
                     let res = parse_duration_ms(res)?;
                     r.rollups_ms.retain(|(x, _)| *x != res);
@@ -128,6 +150,27 @@ impl Retention {
             self.rollups_ms.iter().find(|(r, _)| *r == resolution_ms).map(|(_, k)| *k)
         }
     }
+}
+
+/// Splits at commas outside `{...}` and double quotes (a selector holds commas).
+fn split_top_level(text: &str) -> Vec<&str> {
+    let (mut parts, mut start, mut depth, mut quoted, mut escaped) = (Vec::new(), 0, 0i32, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '{' if !quoted => depth += 1,
+            '}' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 /// Parses `90d`, `40h`, `5m`, `30s`, `250ms`, `2w`, `2y` into milliseconds.
@@ -222,8 +265,30 @@ mod tests {
         let want = Retention {
             raw_ms: Some(15 * DAY_MS),
             rollups_ms: vec![(5 * MINUTE_MS, 90 * DAY_MS), (HOUR_MS, 730 * DAY_MS)],
+            selectors: Vec::new(),
         };
         assert_eq!(r, Some(want));
+        let r = Retention::parse(r#"raw=15d, {job="debug", env=~"a,b"}=1d, up{x!="}"}=2h"#).ok();
+        let sel = r.map(|r| r.selectors).unwrap_or_default();
+        assert_eq!(sel.len(), 2);
+        assert_eq!(sel[0].selector, r#"{job="debug", env=~"a,b"}"#);
+        assert_eq!(sel[0].keep_ms, DAY_MS);
+        assert_eq!(
+            sel[0].matchers,
+            vec![
+                Matcher::eq("job", "debug"),
+                Matcher::new("env", crate::MatchOp::RegexMatch, "a,b").unwrap_or_else(|_| Matcher::eq("", ""))
+            ]
+        );
+        assert_eq!(
+            sel[1].matchers,
+            vec![
+                Matcher::metric("up"),
+                Matcher::new("x", crate::MatchOp::NotEqual, "}").unwrap_or_else(|_| Matcher::eq("", ""))
+            ]
+        );
+        assert!(Retention::parse(r#"{job="debug"}"#).is_err());
+        assert!(Retention::parse(r#"{job=debug}=1d"#).is_err());
         assert!(Retention::parse("raw=15").is_err());
         assert!(Retention::parse("raw").is_err());
         assert!(Retention::parse("5q=1d").is_err());

@@ -39,16 +39,22 @@ pub(crate) fn aggregate(agg: &Aggregation, mut input: Vec<StepSeries>, steps: us
                 }
             }
         }
-        op => {
+        AggOp::Quantile(_) => {
             let mut scratch = Vec::new();
             for (labels, members) in groups {
                 let values = (0..steps)
                     .map(|step| {
                         scratch.clear();
                         scratch.extend(members.iter().filter_map(|&m| input[m].values[step]));
-                        reduce(op, &mut scratch)
+                        reduce(agg.op, &mut scratch)
                     })
                     .collect();
+                out.push(StepSeries { labels, values });
+            }
+        }
+        op => {
+            for (labels, members) in groups {
+                let values = fold_rows(op, members.iter().map(|&m| input[m].values.as_slice()), steps);
                 out.push(StepSeries { labels, values });
             }
         }
@@ -97,6 +103,53 @@ fn rank(a: f64, b: f64, top: bool) -> Ordering {
     }
 }
 
+/// `sum`, `avg`, `count`, `min`, `max` of the members at each step, folding one member's
+/// row after another (sequential memory, no per-step gathering). Each step sees its values
+/// in member order with the same arithmetic as [`reduce`], so the results are identical.
+fn fold_rows<'a>(op: AggOp, rows: impl Iterator<Item = &'a [Option<f64>]>, steps: usize) -> Vec<Option<f64>> {
+    let mut n = vec![0u64; steps];
+    let mut acc = vec![0.0f64; steps];
+    let mut comp = vec![0.0f64; steps];
+    for row in rows {
+        let cells = n.iter_mut().zip(acc.iter_mut()).zip(comp.iter_mut());
+        for (v, ((n, acc), comp)) in row.iter().zip(cells) {
+            let Some(v) = *v else { continue };
+            match op {
+                AggOp::Sum | AggOp::Avg => neumaier_add(acc, comp, v),
+                // As `reduce`'s fold from NaN: the first value, then smaller/larger ones,
+                // NaN only replaced.
+                AggOp::Min if *n == 0 || v < *acc || acc.is_nan() => *acc = v,
+                AggOp::Max if *n == 0 || v > *acc || acc.is_nan() => *acc = v,
+                _ => {}
+            }
+            *n += 1;
+        }
+    }
+    (0..steps)
+        .map(|i| match (n[i], op) {
+            (0, _) => None,
+            (_, AggOp::Sum) => Some(acc[i] + comp[i]),
+            (k, AggOp::Avg) => Some((acc[i] + comp[i]) / k as f64),
+            (k, AggOp::Count) => Some(k as f64),
+            _ => Some(acc[i]),
+        })
+        .collect()
+}
+
+/// One step of [`kahan_sum`] (Neumaier's variant).
+#[inline]
+fn neumaier_add(sum: &mut f64, c: &mut f64, v: f64) {
+    let t = *sum + v;
+    if t.is_infinite() {
+        *c = 0.0;
+    } else if sum.abs() >= v.abs() {
+        *c += (*sum - t) + v;
+    } else {
+        *c += (v - t) + *sum;
+    }
+    *sum = t;
+}
+
 fn reduce(op: AggOp, values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
@@ -112,4 +165,45 @@ fn reduce(op: AggOp, values: &mut [f64]) -> Option<f64> {
         AggOp::Topk(_) | AggOp::Bottomk(_) => return None,
     };
     Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Row-wise folding gives bit-identical results to gathering each step's values and
+    /// reducing them, also with gaps, NaN, infinities and cancellation.
+    #[test]
+    fn fold_rows_equals_reduce_per_step() {
+        let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e308, -1e308, 0.1, -0.0, 3.0];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200 {
+            let (members, steps) = (1 + next() as usize % 6, 1 + next() as usize % 5);
+            let rows: Vec<Vec<Option<f64>>> = (0..members)
+                .map(|_| {
+                    (0..steps)
+                        .map(|_| match next() % 4 {
+                            0 => None,
+                            1 => Some(specials[next() as usize % specials.len()]),
+                            _ => Some((next() % 10_000) as f64 / 7.0 - 700.0),
+                        })
+                        .collect()
+                })
+                .collect();
+            for op in [AggOp::Sum, AggOp::Avg, AggOp::Count, AggOp::Min, AggOp::Max] {
+                let folded = fold_rows(op, rows.iter().map(Vec::as_slice), steps);
+                for (step, got) in folded.iter().enumerate() {
+                    let mut values: Vec<f64> = rows.iter().filter_map(|r| r[step]).collect();
+                    let want = reduce(op, &mut values);
+                    assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{op:?} at {step} of {rows:?}");
+                }
+            }
+        }
+    }
 }

@@ -159,6 +159,26 @@ impl Fs {
         f.sync_all().map_err(|e| Error::io(to, "fsync", e))
     }
 
+    /// Opens a file for reading (the tail reader).
+    pub(crate) fn open_read(&self, path: &Path) -> std::io::Result<File> {
+        File::open(path)
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
+    pub(crate) fn read_at(&self, f: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match f.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(path, "read", e)),
+            }
+        }
+        Ok(done)
+    }
+
     pub(crate) fn exists(&self, path: &Path) -> bool {
         path.exists()
     }

@@ -27,6 +27,7 @@ mod io;
 mod options;
 mod replay;
 mod segment;
+mod tail;
 mod writer;
 
 use std::path::Path;
@@ -41,6 +42,7 @@ pub use frame::{FRAME_HEADER_BYTES, MAX_RECORD_BYTES, SEAL_FRAME_BYTES, SEAL_REC
 pub use options::{Durability, Position, RecoveryMode, ReplayReport, SalvageEvent, SegmentId, WalOptions, WalStats};
 pub use replay::{verify, SegmentHealth, DAMAGED_DIR};
 pub use segment::{FORMAT_VERSION, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC};
+pub use tail::{TailGap, TailRead, TailReader};
 
 use writer::Writer;
 
@@ -120,6 +122,21 @@ impl Wal {
     #[must_use]
     pub fn is_poisoned(&self) -> bool {
         self.writer.is_poisoned()
+    }
+
+    /// The end of the acknowledged log: every record before this position was written by
+    /// an `append` that returned `Ok` (fsynced, under [`Durability::Always`]), and the
+    /// frames before it are whole. It only grows. A [`TailReader`] reads up to it.
+    #[must_use]
+    pub fn committed_end(&self) -> Position {
+        self.writer.committed()
+    }
+
+    /// The segment files on disk, oldest first, with their sizes in bytes; the current
+    /// segment (the one appends go to) is last. A snapshot: segments come and go.
+    #[must_use]
+    pub fn segments(&self) -> Vec<(SegmentId, u64)> {
+        self.writer.segments()
     }
 
     /// The segment new appends go to.

@@ -22,7 +22,7 @@ impl fmt::Display for SegmentId {
 }
 
 /// Where a record's frame starts: segment and byte offset in the segment file.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Position {
     /// The segment holding the record.
     pub segment: SegmentId,

@@ -65,6 +65,9 @@ struct State {
     failed_after: u64,
     failed_upto: u64,
     failure: Option<Error>,
+    /// End of the last batch written (and, under `always`, fsynced): every frame before
+    /// it is whole and acknowledged. Only grows; a rolled-back batch never moved it.
+    committed: Position,
 }
 
 /// Where the current segment stood when a batch started: what a failed batch rolls back to.
@@ -136,7 +139,8 @@ impl Writer {
         counters.segments.store(sealed.len() as u64 + 1, Ordering::Relaxed);
         let disk: u64 = sealed.values().sum::<u64>() + current.bytes;
         counters.disk_bytes.store(disk, Ordering::Relaxed);
-        let state = State { segment: id, offset: current.bytes, ..State::default() };
+        let committed = Position { segment: id, offset: current.bytes };
+        let state = State { segment: id, offset: current.bytes, committed, ..State::default() };
         Ok(Writer {
             dir,
             fs,
@@ -243,6 +247,19 @@ impl Writer {
         self.poisoned.load(Ordering::Acquire)
     }
 
+    pub(crate) fn committed(&self) -> Position {
+        self.state.lock().committed
+    }
+
+    /// Segments on disk, oldest first, with their sizes (the current one last).
+    pub(crate) fn segments(&self) -> Vec<(SegmentId, u64)> {
+        // Lock order as in `rotate`: current, then sealed.
+        let cur = self.current.lock();
+        let mut out: Vec<(SegmentId, u64)> = self.sealed.lock().iter().map(|(id, b)| (*id, *b)).collect();
+        out.push((cur.id, cur.bytes));
+        out
+    }
+
     pub(crate) fn current_segment(&self) -> SegmentId {
         self.state.lock().segment
     }
@@ -286,12 +303,14 @@ impl Writer {
             let cuts = std::mem::replace(&mut st.cuts, spare_cuts);
             let records = std::mem::take(&mut st.records);
             let end_seq = st.next_seq;
+            let end = Position { segment: st.segment, offset: st.offset };
             let result = MutexGuard::unlocked(st, || self.write_batch(&batch, &cuts, records, durable));
             st.leader = false;
             if let Err(failed) = result {
                 return Err(self.fail(st, failed));
             }
             st.written_seq = end_seq;
+            st.committed = end;
             if durable {
                 st.durable_seq = end_seq;
             }
@@ -339,6 +358,7 @@ impl Writer {
     ) -> Result<()> {
         st.leader = true;
         let seq = st.next_seq;
+        let end = Position { segment: st.segment, offset: st.offset };
         let durable = self.always;
         let result = MutexGuard::unlocked(&mut st, || {
             let mut slices = Vec::with_capacity(records.len() * 2);
@@ -380,6 +400,7 @@ impl Writer {
         }
         // Everything before `seq` was written when this batch started (nothing was queued).
         st.written_seq = seq;
+        st.committed = end;
         if durable {
             st.durable_seq = seq;
         }

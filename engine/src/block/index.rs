@@ -37,12 +37,16 @@ pub struct Index {
 
 impl Index {
     pub fn chunks_of(&self, id: SeriesId) -> &[ChunkRef] {
-        match self.series.binary_search_by_key(&id, |e| e.id) {
-            Ok(i) => {
-                let e = self.series[i];
-                self.chunks.get(e.chunks_from as usize..e.chunks_to as usize).unwrap_or(&[])
-            }
-            Err(_) => &[],
+        // Series ids in a block are ascending and usually dense: try the position the
+        // id would have without gaps before searching.
+        let guess = self.series.first().and_then(|f| usize::try_from(id.0.checked_sub(f.id.0)?).ok());
+        let at = match guess.and_then(|g| self.series.get(g)) {
+            Some(e) if e.id == id => guess,
+            _ => self.series.binary_search_by_key(&id, |e| e.id).ok(),
+        };
+        match at.and_then(|i| self.series.get(i)) {
+            Some(e) => self.chunks.get(e.chunks_from as usize..e.chunks_to as usize).unwrap_or(&[]),
+            None => &[],
         }
     }
 }

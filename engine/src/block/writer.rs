@@ -135,6 +135,43 @@ impl BlockWriter {
         Ok(())
     }
 
+    /// Copies the chunks of series `id` from `src` (a block of the same kind and
+    /// resolution) as they are: frames re-checked and re-written, nothing decoded. Series
+    /// must come in ascending id order. For a raw block the meta's time range follows the
+    /// copied chunks; a rollup block's stays the source's (a superset of what is copied:
+    /// its chunk refs hold bucket ends, not sample times).
+    pub fn copy_series(&mut self, id: SeriesId, labels: Arc<Labels>, src: &super::Block) -> Result<()> {
+        if src.meta().resolution_ms != self.meta.resolution_ms {
+            return Err(Error::InvalidOptions("chunks copied between blocks of different resolutions".into()));
+        }
+        if self.series.last().is_some_and(|(last, _, _)| *last >= id) {
+            return Err(Error::InvalidOptions(format!("block series out of order at {id}")));
+        }
+        let chunks = src.chunks_of(id);
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let mut refs = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(src.chunk_bytes(c)?);
+            let len = self.write_frame()?;
+            refs.push(ChunkRef { offset: self.offset, ..*c });
+            self.offset += 8 + u64::from(len);
+            if self.meta.resolution_ms == 0 {
+                self.meta.min_t = self.meta.min_t.min(c.min_t);
+                self.meta.max_t = self.meta.max_t.max(c.max_t);
+            } else {
+                self.meta.min_t = self.meta.min_t.min(src.meta().min_t);
+                self.meta.max_t = self.meta.max_t.max(src.meta().max_t);
+            }
+            self.meta.samples += u64::from(c.samples);
+            self.meta.chunks += 1;
+        }
+        self.series.push((id, labels, refs));
+        Ok(())
+    }
+
     /// Writes `scratch` as one frame (length, CRC, payload); returns its length.
     fn write_frame(&mut self) -> Result<u32> {
         let len = u32::try_from(self.scratch.len()).map_err(|_| Error::InvalidOptions("chunk over 4 GiB".into()))?;

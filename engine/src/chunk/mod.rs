@@ -19,7 +19,7 @@ mod tests;
 
 use std::fmt;
 
-pub use sealed::{decode_sealed, encode_sealed, SealedCodec, MAX_SAMPLES_PER_CHUNK};
+pub use sealed::{decode_sealed, encode_sealed, encode_sealed_fast, SealedCodec, MAX_SAMPLES_PER_CHUNK};
 pub use xor::{XorDecoder, XorEncoder};
 
 /// A chunk that does not decode. Carries the byte offset inside the chunk (where the decoder

@@ -5,9 +5,11 @@ mod append;
 mod open;
 mod read;
 mod seal;
+mod wal_hold;
 
 pub use append::{AppendReport, Batch, Rejection};
 pub use read::{Select, SeriesSamples};
+pub use wal_hold::WalSegment;
 
 use crate::blockset::Blocks;
 use crate::head::Head;
@@ -44,6 +46,10 @@ pub struct Engine {
     wal_gate: RwLock<()>,
     /// Newest sample timestamp in each sample-log segment.
     segment_max_t: Mutex<BTreeMap<SegmentId, i64>>,
+    /// Retention floors of WAL consumers (the forwarder's targets): holder → the oldest
+    /// sample-log segment it still needs. Truncation keeps every segment from the lowest
+    /// floor on. Locked after `segment_max_t`, never before.
+    wal_holds: Mutex<BTreeMap<String, SegmentId>>,
     head: Head,
     blocks: Blocks,
     counters: Counters,

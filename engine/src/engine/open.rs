@@ -111,6 +111,7 @@ impl Engine {
             sample_log,
             wal_gate: RwLock::new(()),
             segment_max_t: Mutex::new(segment_max_t),
+            wal_holds: Mutex::new(BTreeMap::new()),
             head,
             blocks,
             counters,
@@ -190,8 +191,13 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
             if first_err.is_some() || kind != RECORD_SAMPLES {
                 return;
             }
-            // Records wholly older than the seal boundary are in blocks already.
-            if walrec::samples_max_t(payload).is_some_and(|t| t < head.sealed_until()) {
+            // Records wholly older than the seal boundary are in blocks already. Their
+            // segment's newest time is still noted: a segment kept for a WAL hold (the
+            // forwarder) needs it for backlog accounting and later truncation.
+            let header_max_t = walrec::samples_max_t(payload);
+            if let Some(t) = header_max_t.filter(|t| *t < head.sealed_until()) {
+                let e = segment_max_t.entry(pos.segment).or_insert(t);
+                *e = (*e).max(t);
                 return;
             }
             let n = walrec::samples_count(payload).unwrap_or(0).min(payload.len());

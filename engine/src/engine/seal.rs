@@ -110,13 +110,16 @@ impl Engine {
 
     /// Removes sample-log segments whose every sample is older than `until`. The current
     /// segment is cut first when it too is covered (a full seal), so it can go as well.
-    fn truncate_wal(&self, until: i64) -> Result<()> {
+    pub(super) fn truncate_wal(&self, until: i64) -> Result<()> {
         let _gate = self.wal_gate.write();
         let mut m = self.segment_max_t.lock();
         let current = self.sample_log.current_segment();
         let current_covered = m.get(&current).is_none_or(|t| *t < until);
         let current = if current_covered && m.contains_key(&current) { self.sample_log.cut()? } else { current };
         let keep_from = m.iter().find(|(_, t)| **t >= until).map_or(current, |(s, _)| (*s).min(current));
+        // A WAL consumer that has not confirmed older segments keeps them (bounded by its
+        // own backlog limit, which moves its floor).
+        let keep_from = self.wal_holds.lock().values().min().map_or(keep_from, |floor| keep_from.min(*floor));
         self.sample_log.remove_segments_before(keep_from)?;
         m.retain(|s, _| *s >= keep_from);
         Ok(())

@@ -137,13 +137,22 @@ pub fn inspect(args: &InspectArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{}: {} series", args.data_dir.display(), st.series);
     println!(
-        "\n{:<20} {:<17} {:<17} {:>7} {:>11} {:>11} {:>8}",
-        "block", "from (UTC)", "to (UTC)", "series", "samples", "bytes", "B/sample"
+        "\n{:<20} {:<5} {:<17} {:<17} {:>7} {:>11} {:>11} {:>8}",
+        "block", "tier", "from (UTC)", "to (UTC)", "series", "samples", "bytes", "B/sample"
     );
     for b in &blocks {
+        // Raw blocks by merge level (L0 = one sealed partition), rollups by resolution;
+        // a rollup's "samples" are its buckets.
+        let tier = match b["resolution_ms"].as_u64().unwrap_or(0) {
+            0 => format!("L{}", b["level"].as_u64().unwrap_or(0)),
+            r if r % 3_600_000 == 0 => format!("{}h", r / 3_600_000),
+            r if r % 60_000 == 0 => format!("{}m", r / 60_000),
+            r => format!("{}s", r / 1000),
+        };
         println!(
-            "{:<20} {:<17} {:<17} {:>7} {:>11} {:>11} {:>8.3}",
+            "{:<20} {:<5} {:<17} {:<17} {:>7} {:>11} {:>11} {:>8.3}",
             b["dir"].as_str().unwrap_or("?"),
+            tier,
             crate::demo::utc_minute(b["min_t"].as_i64().unwrap_or(0)),
             crate::demo::utc_minute(b["max_t"].as_i64().unwrap_or(0)),
             b["series"].as_u64().unwrap_or(0),
@@ -152,12 +161,22 @@ pub fn inspect(args: &InspectArgs) -> Result<(), Box<dyn std::error::Error>> {
             b["bytes_per_sample"].as_f64().unwrap_or(0.0)
         );
     }
+    let (mut raw, mut raw_bytes, mut buckets, mut rollup_bytes) = (0u64, 0u64, 0u64, 0u64);
+    for b in &blocks {
+        let (n, bytes) = (b["samples"].as_u64().unwrap_or(0), b["bytes"].as_u64().unwrap_or(0));
+        if b["resolution_ms"].as_u64().unwrap_or(0) == 0 {
+            (raw, raw_bytes) = (raw + n, raw_bytes + bytes);
+        } else {
+            (buckets, rollup_bytes) = (buckets + n, rollup_bytes + bytes);
+        }
+    }
     println!(
-        "\nblocks: {} samples in {} bytes ({:.3} bytes/sample)",
-        st.block_samples,
-        st.block_bytes,
-        st.block_bytes as f64 / st.block_samples.max(1) as f64
+        "\nblocks: {raw} raw samples in {raw_bytes} bytes ({:.3} bytes/sample)",
+        raw_bytes as f64 / raw.max(1) as f64
     );
+    if buckets > 0 {
+        println!("        {buckets} rollup buckets in {rollup_bytes} bytes");
+    }
     println!("WAL:    {wal_bytes} bytes in {} sample segments", st.wal_segments);
     println!(
         "head:   {} series, {} samples, {} bytes in memory ({} replayed from the WAL on open)",

@@ -84,10 +84,16 @@ pub fn run(args: &DemoArgs) -> Res {
     let ingest_s = started.elapsed().as_secs_f64().max(1e-9);
     db.flush()?;
     db.seal()?;
+    let sealed_blocks = db.stats().engine.blocks;
+    // What the background worker would do within a minute: merge closed 6 h / 24 h
+    // ranges, downsample data past 40 h into 5-minute rollups.
+    let pass = db.compact();
     println!(
-        "Stored {stored} samples of {series} series in {ingest_s:.2} s ({:.2} M samples/s); sealed into {} block(s) (2-hour partitions).",
+        "Stored {stored} samples of {series} series in {ingest_s:.2} s ({:.2} M samples/s); sealed into {sealed_blocks} block(s) (2-hour partitions), compacted into {} ({} merge(s), {} rollup block(s) built).",
         stored as f64 / ingest_s / 1e6,
-        db.stats().engine.blocks
+        db.stats().engine.blocks,
+        pass.merges,
+        pass.downsamples
     );
 
     let end = newest_sample_ms(&db).unwrap_or(now);

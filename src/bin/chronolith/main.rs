@@ -2,6 +2,8 @@
 
 mod bench;
 mod bench_compaction;
+#[cfg(feature = "forward")]
+mod bench_forward;
 mod bench_query;
 mod check;
 mod demo;
@@ -52,6 +54,9 @@ enum BenchCommand {
     Query(bench_query::QueryArgs),
     /// Merge and downsample throughput, bytes per tier, rollup query latency, drop time.
     Compaction(bench_compaction::CompactionArgs),
+    /// Remote-write forwarding throughput to a local VictoriaMetrics, and its cost to ingest.
+    #[cfg(feature = "forward")]
+    Forward(bench_forward::ForwardArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +76,8 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Replay(a)) => bench::replay(a),
         Command::Bench(BenchCommand::Query(a)) => bench_query::run(a),
         Command::Bench(BenchCommand::Compaction(a)) => bench_compaction::run(a),
+        #[cfg(feature = "forward")]
+        Command::Bench(BenchCommand::Forward(a)) => bench_forward::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
