@@ -28,9 +28,12 @@ failures = []
 
 inspect = json.loads(subprocess.run([BIN, "inspect", "--data-dir", STORE, "--json"], check=True,
                                     capture_output=True, text=True).stdout)
-held = inspect["block_samples"] + inspect["head"]["samples"]
-print("store: %d series, %d samples (%d in %d blocks, %d in the head), %d block bytes, %d WAL bytes" % (
-    inspect["series"], held, inspect["block_samples"], len(inspect["blocks"]), inspect["head"]["samples"],
+# Raw blocks only: a rollup block's "samples" are its buckets.
+raw = [b for b in inspect["blocks"] if b["resolution_ms"] == 0]
+in_blocks = sum(b["samples"] for b in raw)
+held = in_blocks + inspect["head"]["samples"]
+print("store: %d series, %d samples (%d in %d raw blocks, %d in the head), %d block bytes, %d WAL bytes" % (
+    inspect["series"], held, in_blocks, len(raw), inspect["head"]["samples"],
     inspect["block_bytes"], inspect["wal"]["bytes"]))
 if held != man["samples"] or inspect["series"] != man["series"]:
     failures.append("store holds %d series / %d samples, the data set has %d / %d" % (
