@@ -3,44 +3,11 @@
 //! with what came before kept.
 #![cfg(feature = "cli")]
 
-use chronolith::{Db, Matcher, Options};
-use std::collections::BTreeMap;
+#[path = "cli_import_common/mod.rs"]
+mod common;
+
+use common::{contents, import, ok, write, Res};
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_chronolith");
-
-type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
-type Series = BTreeMap<String, Vec<(i64, f64)>>;
-
-fn import(data: &Path, args: &[&str], files: &[&Path]) -> std::io::Result<Output> {
-    Command::new(BIN).args(["import", "--data-dir"]).arg(data).args(args).args(files).output()
-}
-
-/// Every series (as `name{a="x", ...}`) with its samples, read through the library.
-fn contents(data: &Path) -> Res<Series> {
-    let db = Db::open(data, Options { ooo_window_ms: 365 * 86_400_000, ..Options::default() })?;
-    let mut out = BTreeMap::new();
-    for s in db.select(&[Matcher::new("__name__", chronolith::MatchOp::RegexMatch, ".+")?], i64::MIN, i64::MAX) {
-        let s = s?;
-        out.insert(s.labels.to_string(), s.samples.iter().map(|x| (x.t, x.v)).collect());
-    }
-    db.close()?;
-    Ok(out)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> std::io::Result<std::path::PathBuf> {
-    let p = dir.join(name);
-    std::fs::write(&p, text)?;
-    Ok(p)
-}
-
-fn ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "import failed: {stderr}");
-    stderr
-}
 
 #[test]
 fn openmetrics_round_trips_and_stops_at_eof() -> Res {
@@ -178,5 +145,24 @@ fn a_missing_file_fails_cleanly() -> Res {
     let out = import(&tmp.path().join("d"), &[], &[&tmp.path().join("nope.prom")])?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.prom"));
+    Ok(())
+}
+
+#[test]
+fn several_files_number_their_own_lines_and_share_the_summary() -> Res {
+    let tmp = tempfile::tempdir()?;
+    let a = write(tmp.path(), "a.om", "m{f=\"a\"} 1 1704067200\nm{f=\"a\"} 2 1704067210\n# EOF\n")?;
+    let b = write(
+        tmp.path(),
+        "b.prom",
+        "m{f=\"b\"} 3 1704067200000\nm{f=\"b\" 4 1704067210000\nm{f=\"a\"} 5 1704067220000\n",
+    )?;
+    let data = tmp.path().join("data");
+    let stderr = ok(&import(&data, &[], &[&a, &b])?);
+    assert!(stderr.contains(&format!("{}:2: ", b.display())), "line numbers count per file: {stderr}");
+    assert!(stderr.contains("6 lines: 4 samples imported") && stderr.contains("1 malformed"), "{stderr}");
+    let got = contents(&data)?;
+    assert_eq!(got[r#"m{f="a"}"#], vec![(1_704_067_200_000, 1.0), (1_704_067_210_000, 2.0), (1_704_067_220_000, 5.0)]);
+    assert_eq!(got[r#"m{f="b"}"#], vec![(1_704_067_200_000, 3.0)]);
     Ok(())
 }

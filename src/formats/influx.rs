@@ -15,7 +15,7 @@ pub enum Precision {
 }
 
 impl Precision {
-    fn to_ms(self, t: i64) -> Option<i64> {
+    pub(crate) fn to_ms(self, t: i64) -> Option<i64> {
         match self {
             Self::Ns => Some(t.div_euclid(1_000_000)),
             Self::Us => Some(t.div_euclid(1_000)),
@@ -80,7 +80,7 @@ pub fn parse_line(line: &str, precision: Precision) -> Result<Line, String> {
 }
 
 /// A field's number: float, `1i`/`1u` integers, booleans as 1/0; `None` for strings.
-fn field_value(v: &str) -> Result<Option<f64>, String> {
+pub(crate) fn field_value(v: &str) -> Result<Option<f64>, String> {
     if v.starts_with('"') {
         return if v.len() >= 2 && v.ends_with('"') { Ok(None) } else { Err(format!("unterminated string {v:?}")) };
     }

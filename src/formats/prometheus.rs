@@ -57,6 +57,29 @@ pub fn parse_millis(t: &str) -> Result<i64, String> {
     t.parse::<i64>().map_err(|_| format!("bad timestamp {t:?} (want integer milliseconds)"))
 }
 
+/// [`parse_seconds`] or [`parse_millis`] on bytes, `None` where they fail: the common
+/// plain forms without making a `&str`, the rest through the `&str` functions.
+pub fn timestamp_from_bytes(t: &[u8], seconds: bool) -> Option<i64> {
+    let plain = if seconds { plain_seconds(t) } else { plain_millis(t) };
+    plain.or_else(|| {
+        let t = std::str::from_utf8(t).ok()?;
+        if seconds { parse_seconds(t) } else { parse_millis(t) }.ok()
+    })
+}
+
+/// `[-]digits` with at most 18 digits (so no overflow), as `str::parse::<i64>` reads it.
+fn plain_millis(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits.iter().fold(0i64, |n, &c| n * 10 + i64::from(c - b'0'));
+    Some(if neg { -n } else { n })
+}
+
 /// The metric name: everything up to `{`, a space or a tab.
 fn split_name(line: &str) -> (&str, &str) {
     let end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
@@ -124,6 +147,9 @@ fn parse_labels(s: &str, out: &mut Vec<(String, String)>) -> Result<usize, Strin
 /// Seconds (possibly fractional or in exponent form) to milliseconds, exact for
 /// decimal fractions: `1704067200.123` is 1704067200123 ms, not one ms off.
 pub fn parse_seconds(t: &str) -> Result<i64, String> {
+    if let Some(ms) = plain_seconds(t.as_bytes()) {
+        return Ok(ms);
+    }
     let bad = || format!("bad timestamp {t:?} (want seconds)");
     if t.contains(['e', 'E']) {
         let f: f64 = t.parse().map_err(|_| bad())?;
@@ -146,6 +172,28 @@ pub fn parse_seconds(t: &str) -> Result<i64, String> {
     }
     let ms = secs.checked_mul(1000).and_then(|m| m.checked_add(ms_frac)).ok_or_else(bad)?;
     Ok(if neg { -ms } else { ms })
+}
+
+/// The common form `digits[.digits]` with at most 15 integer digits (so no overflow),
+/// without the general path's scans and splits; `None` sends anything else there.
+/// Same result as the general path: fraction digits past the third are truncated.
+fn plain_seconds(b: &[u8]) -> Option<i64> {
+    let int_len = b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len());
+    if int_len == 0 || int_len > 15 {
+        return None;
+    }
+    let digits = |d: &[u8]| d.iter().fold(0i64, |n, &c| n * 10 + i64::from(c - b'0'));
+    let secs = digits(&b[..int_len]);
+    let frac = match &b[int_len..] {
+        [] => return Some(secs * 1000),
+        [b'.', frac @ ..] if frac.iter().all(u8::is_ascii_digit) => frac,
+        _ => return None,
+    };
+    let mut ms = 0;
+    for k in 0..3 {
+        ms = ms * 10 + frac.get(k).map_or(0, |&c| i64::from(c - b'0'));
+    }
+    Some(secs * 1000 + ms)
 }
 
 #[cfg(test)]
@@ -187,6 +235,29 @@ mod tests {
         assert_eq!(one("m 1 1.7e9", true).ts_ms, Some(1_700_000_000_000));
         assert_eq!(one("m 1 -1.5", true).ts_ms, Some(-1_500));
         assert!(parse_line("m 1 12a", true).is_err());
+        for t in ["0", "17", "17.", "17.5", "17.0625", "1704067200.123456", "999999999999999", "9999999999999999.5"] {
+            // A leading `+` sends the same number down the general path.
+            let general = parse_seconds(&format!("+{t}")).ok();
+            assert_eq!(parse_seconds(t).ok(), general, "{t}: the fast path agrees with the general one");
+        }
+        for t in [
+            "0",
+            "-0",
+            "17",
+            "-17",
+            "+17",
+            "999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-",
+            "",
+            "1.5",
+            "1e3",
+            "٣",
+        ] {
+            assert_eq!(timestamp_from_bytes(t.as_bytes(), false), parse_millis(t).ok(), "{t:?} as ms");
+            assert_eq!(timestamp_from_bytes(t.as_bytes(), true), parse_seconds(t).ok(), "{t:?} as s");
+        }
         assert!(parse_line("m 1 1.5", false).is_err(), "Prometheus text wants integer ms");
     }
 

@@ -6,7 +6,9 @@
 //! A header line whose second column is not a number (`timestamp_ms`) is skipped, and so
 //! are empty lines and lines starting with `#`.
 
-use super::{parse_value, Line, Parsed};
+use chronolith::formats::prometheus::timestamp_from_bytes;
+use chronolith::formats::{parse_value, value_from_bytes, Line, Parsed};
+use chronolith::SeriesId;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -26,7 +28,8 @@ pub fn load_series(path: &Path) -> Result<SeriesTable, Box<dyn std::error::Error
     Ok(out)
 }
 
-pub fn parse_line(line: &str, line_no: u64, series: Option<&SeriesTable>) -> Result<Line, String> {
+/// `first_line`: the file's first line, which may be a header.
+pub fn parse_line(line: &str, first_line: bool, series: Option<&SeriesTable>) -> Result<Line, String> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return Ok(Line::Skip);
@@ -35,7 +38,7 @@ pub fn parse_line(line: &str, line_no: u64, series: Option<&SeriesTable>) -> Res
     let first = cols.next().unwrap_or_default();
     let ts = cols.next().ok_or("want at least 3 columns")?;
     let Ok(ts_ms) = ts.parse::<i64>() else {
-        if line_no == 1 {
+        if first_line {
             return Ok(Line::Skip); // a header
         }
         return Err(format!("bad timestamp {ts:?} (want integer milliseconds)"));
@@ -74,12 +77,42 @@ pub fn parse_line(line: &str, line_no: u64, series: Option<&SeriesTable>) -> Res
     Ok(Line::Samples(vec![Parsed { key, labels, ts_ms: Some(ts_ms), value }]))
 }
 
+/// The fast path for a line of a known series: `KEY,TS,VALUE[,label=value...]` without
+/// whitespace. The series key is built in `key` exactly as [`parse_line`] builds
+/// [`Parsed::key`] (the first column, plus the label columns in the generic layout), and
+/// `lookup` must answer only for keys `parse_line` produced. `None` sends the line to
+/// `parse_line`.
+pub fn parse_known(
+    line: &[u8],
+    with_table: bool,
+    key: &mut Vec<u8>,
+    lookup: impl FnOnce(&[u8]) -> Option<SeriesId>,
+) -> Option<(SeriesId, i64, f64)> {
+    if line.first().is_none_or(|&b| b == b'#') || line.iter().any(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let c1 = memchr::memchr(b',', line)?;
+    let c2 = c1 + 1 + memchr::memchr(b',', &line[c1 + 1..])?;
+    let (first, ts) = (&line[..c1], &line[c1 + 1..c2]);
+    let rest = &line[c2 + 1..];
+    let (value, labels) = match memchr::memchr(b',', rest) {
+        Some(c3) if !with_table => (&rest[..c3], &rest[c3..]),
+        Some(_) => return None,
+        None => (rest, &rest[rest.len()..]),
+    };
+    key.clear();
+    key.extend_from_slice(first);
+    key.extend_from_slice(labels);
+    let id = lookup(key)?;
+    Some((id, timestamp_from_bytes(ts, false)?, value_from_bytes(value)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn one(line: &str, series: Option<&SeriesTable>) -> Parsed {
-        match parse_line(line, 2, series) {
+        match parse_line(line, false, series) {
             Ok(Line::Samples(mut v)) if v.len() == 1 => v.remove(0),
             other => panic!("{line:?}: {other:?}"),
         }
@@ -90,9 +123,57 @@ mod tests {
         let table: SeriesTable = vec![vec![("__name__".into(), "a".into())], vec![("__name__".into(), "b".into())]];
         let p = one("1,1700000000000,-42.5", Some(&table));
         assert_eq!((p.labels[0].1.as_str(), p.ts_ms, p.value), ("b", Some(1_700_000_000_000), -42.5));
-        assert!(parse_line("2,1,1", 2, Some(&table)).is_err(), "unknown series_id");
-        assert!(parse_line("0,1,1,x", 2, Some(&table)).is_err(), "trailing column");
+        assert!(parse_line("2,1,1", false, Some(&table)).is_err(), "unknown series_id");
+        assert!(parse_line("0,1,1,x", false, Some(&table)).is_err(), "trailing column");
         assert!(one("0,1,NaN", Some(&table)).value.is_nan());
+    }
+
+    /// Every line the fast path answers, it answers as `parse_line` does.
+    #[test]
+    fn fast_path_agrees_with_parse_line_or_declines() {
+        let table: SeriesTable = (0..3).map(|i| vec![("__name__".into(), format!("m{i}"))]).collect();
+        let lines = [
+            "0,1700000000000,1.5",
+            "2,-5,NaN",
+            "1,1700000000000,1.5,x",
+            "1, 1700000000000,1.5",
+            "1,1700000000000,1.5\r",
+            "3,1,1",
+            "cpu,5,+Inf,host=a,dc=x",
+            "cpu,5,1,dc=x,host=a",
+            "cpu,5,1",
+            "cpu,5,1,host",
+            "cpu,5.5,1,host=a",
+            "cpu,5,1e3,host=a,",
+            "\u{a0}cpu,5,1,host=a",
+            "cpu,5,1,\u{a0}host=a",
+            "#cpu,5,1",
+            "cpu,,1",
+            "cpu,5,",
+        ];
+        for with_table in [true, false] {
+            let t = with_table.then_some(&table);
+            let mut refs: std::collections::HashMap<Vec<u8>, SeriesId> = std::collections::HashMap::new();
+            let mut key = Vec::new();
+            for (n, line) in lines.iter().enumerate() {
+                let full = parse_line(line, false, t);
+                if let Ok(Line::Samples(s)) = &full {
+                    refs.insert(s[0].key.clone().into_bytes(), SeriesId(n as u64 + 1));
+                }
+                match (parse_known(line.as_bytes(), with_table, &mut key, |k| refs.get(k).copied()), full) {
+                    (None, _) => {}
+                    (Some((id, ts, v)), Ok(Line::Samples(s))) => {
+                        assert_eq!(Some(id), refs.get(s[0].key.as_bytes()).copied(), "{line}");
+                        assert!(Some(ts) == s[0].ts_ms && v.to_bits() == s[0].value.to_bits(), "{line}");
+                    }
+                    (Some(fast), full) => panic!("{line:?}: fast path said {fast:?}, parse_line {full:?}"),
+                }
+            }
+        }
+        let mut refs = std::collections::HashMap::new();
+        refs.insert(b"cpu,host=a,dc=x".to_vec(), SeriesId(9));
+        let hit = parse_known(b"cpu,7,2,host=a,dc=x", false, &mut Vec::new(), |k| refs.get(k).copied());
+        assert_eq!(hit.map(|h| (h.0, h.1)), Some((SeriesId(9), 7)), "the common case takes the fast path");
     }
 
     #[test]
@@ -104,9 +185,9 @@ mod tests {
         );
         assert_eq!(p.value, f64::INFINITY);
         assert_eq!(p.key, one("cpu,6,1,host=a,dc=x", None).key);
-        assert!(matches!(parse_line("metric,timestamp_ms,value", 1, None), Ok(Line::Skip)));
+        assert!(matches!(parse_line("metric,timestamp_ms,value", true, None), Ok(Line::Skip)));
         for bad in ["metric,timestamp_ms,value", "cpu,5", "cpu,5,x", "cpu,5,1,host", ",5,1", "cpu,5.5,1"] {
-            assert!(parse_line(bad, 2, None).is_err(), "{bad:?} should be malformed");
+            assert!(parse_line(bad, false, None).is_err(), "{bad:?} should be malformed");
         }
     }
 }

@@ -1,14 +1,18 @@
 //! `chronolith import`: streams OpenMetrics, Prometheus text, InfluxDB line protocol or
-//! CSV files (optionally gzipped) into a data directory, line by line, in batches.
+//! CSV files (optionally gzipped) into a data directory. Each file goes through a
+//! pipeline (`pipeline.rs`): a reader cuts it into chunks of whole lines, parse workers
+//! on every core turn them into batches, and one appender appends them in file order.
 
+mod chunks;
 mod csv;
+mod local_keys;
+mod pipeline;
+mod worker;
 
 use crate::util::DurabilityArg;
-use chronolith::formats::{influx, known_series, prometheus};
-pub use chronolith::formats::{parse_value, Line, Parsed};
-use chronolith::{Batch, Db, Labels, Options, RejectReason, SeriesId};
+use chronolith::formats::influx;
+use chronolith::{Db, Options};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -49,9 +53,18 @@ pub struct ImportArgs {
     /// also after an error, so `periodic` loses nothing an import has reported.
     #[arg(long, default_value_t = DurabilityArg::Periodic)]
     durability: DurabilityArg,
+    /// At the end, seal the whole head (the open partition too) into blocks, which
+    /// empties the WAL: for a one-off backfill, the store is then all compact blocks.
+    /// Afterwards samples at or before the newest imported one are out of bounds, so a
+    /// later import of overlapping data counts them so rather than as duplicates.
+    #[arg(long)]
+    seal: bool,
     /// Samples per append.
     #[arg(long, default_value_t = 10_000)]
     batch: usize,
+    /// Parse threads (0: one per core). Appending stays on one thread, in file order.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Files to import; `.gz` files are decompressed on the fly.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -81,7 +94,7 @@ pub enum Format {
 }
 
 #[derive(Debug, Default)]
-struct Summary {
+pub struct Summary {
     lines: u64,
     imported: u64,
     duplicates: u64,
@@ -108,13 +121,16 @@ impl fmt::Display for Summary {
 }
 
 /// Malformed lines reported one by one; past this only the count grows.
-const MALFORMED_REPORTED_MAX: u64 = 100;
+pub const MALFORMED_REPORTED_MAX: u64 = 100;
 
 pub fn run(args: &ImportArgs) -> Result<(), Box<dyn std::error::Error>> {
     let series = args.series.as_deref().map(csv::load_series).transpose()?;
     let opts = Options {
         ooo_window_ms: args.ooo_window_hours.max(0).saturating_mul(3_600_000),
         durability: args.durability.into(),
+        // Smaller WAL segments than a server's: sealing during the import can then
+        // delete the log of what it sealed, so the WAL ends at about the unsealed tail.
+        wal_segment_bytes_max: IMPORT_WAL_SEGMENT_BYTES,
         ..Options::default()
     };
     let db = Db::open(&args.data_dir, opts)?;
@@ -130,29 +146,24 @@ pub fn run(args: &ImportArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         ProgressBar::hidden()
     };
-    let mut imp = Importer {
+    let mut app = pipeline::Appender {
         db: &db,
-        args,
-        series: series.as_ref(),
-        batch: Batch::with_capacity(args.batch),
-        pending: Vec::new(),
-        refs: HashMap::new(),
         summary: Summary::default(),
         progress: progress.clone(),
         started: std::time::Instant::now(),
     };
-    // Whatever happens, send what is batched and close, so every line read before a
-    // failure is imported and synced.
-    let mut result = args.files.iter().try_for_each(|f| imp.file(f));
-    let sent = imp.send();
-    if result.is_ok() {
-        result = sent;
-    }
+    // Each file's pipeline appends everything parsed before a failure; close syncs it.
+    let result = args.files.iter().try_for_each(|f| import_file(&mut app, args, series.as_ref(), f));
     progress.finish_and_clear();
-    let summary = std::mem::take(&mut imp.summary);
-    drop(imp);
+    let summary = std::mem::take(&mut app.summary);
+    // Only after a complete import: after a failure, a corrected re-run should find
+    // what came before as duplicates, not as sealed (out-of-bounds) time.
+    let sealed = if args.seal && result.is_ok() { db.seal().map(Some) } else { Ok(None) };
     let closed = db.close();
     eprintln!("{summary}");
+    if let Ok(Some(blocks)) = sealed {
+        eprintln!("sealed the head into {blocks} blocks");
+    }
     if summary.out_of_bounds > 0 {
         eprintln!(
             "hint: {} samples fell behind the {} h out-of-order window or into sealed time; a series-major file needs --ooo-window-hours covering its whole span",
@@ -160,152 +171,44 @@ pub fn run(args: &ImportArgs) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     result?;
+    sealed?;
     closed?;
     Ok(())
 }
 
-struct Importer<'a> {
-    db: &'a Db,
-    args: &'a ImportArgs,
-    series: Option<&'a csv::SeriesTable>,
-    batch: Batch,
-    /// Batch entries named by labels: (index, key), to cache the refs the append reports.
-    pending: Vec<(usize, String)>,
-    refs: HashMap<String, SeriesId>,
-    summary: Summary,
-    progress: ProgressBar,
-    started: std::time::Instant,
-}
+/// WAL segment size during an import (a server's default is 64 MiB).
+const IMPORT_WAL_SEGMENT_BYTES: u64 = 8 << 20;
 
-impl Importer<'_> {
-    fn file(&mut self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-        let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
-        let raw = self.progress.wrap_read(file);
-        let gz = path.extension().is_some_and(|e| e == "gz");
-        let inner: Box<dyn Read> = if gz { Box::new(flate2::read::MultiGzDecoder::new(raw)) } else { Box::new(raw) };
-        let mut reader = BufReader::with_capacity(1 << 16, inner);
-        let format = match self.args.format {
-            Some(f) => f,
-            None => guess_format(path, &mut reader).map_err(|e| format!("{name}: {e}"))?,
-        };
-        let mut buf = Vec::new();
-        let mut line_no = 0u64;
-        loop {
-            buf.clear();
-            if reader.read_until(b'\n', &mut buf).map_err(|e| format!("{name}: {e}"))? == 0 {
-                return Ok(());
-            }
-            line_no += 1;
-            self.summary.lines += 1;
-            if let Format::Openmetrics | Format::Prometheus = format {
-                if let Some((id, ts, value)) = known_series::parse(&buf, format == Format::Openmetrics, &self.refs) {
-                    self.batch.add(id, ts, value);
-                    if self.batch.len() >= self.args.batch.max(1) {
-                        self.send()?;
-                    }
-                    continue;
-                }
-            }
-            let parsed = match std::str::from_utf8(&buf) {
-                Ok(line) => {
-                    let line = line.trim_end_matches(['\n', '\r']);
-                    match format {
-                        Format::Openmetrics => prometheus::parse_line(line, true),
-                        Format::Prometheus => prometheus::parse_line(line, false),
-                        Format::Influx => influx::parse_line(line, self.args.precision),
-                        Format::Csv => csv::parse_line(line, line_no, self.series),
-                    }
-                }
-                Err(_) => Err("not valid UTF-8".to_string()),
-            };
-            match parsed.and_then(|l| self.check_labels(l)) {
-                Ok(Line::Samples(samples)) => {
-                    for s in samples {
-                        self.add(s)?;
-                    }
-                }
-                Ok(Line::Skip) => {}
-                Ok(Line::Eof) => return Ok(()),
-                Err(e) => {
-                    self.summary.malformed += 1;
-                    if self.args.strict {
-                        return Err(format!("{name}:{line_no}: {e} (stopping: --strict)").into());
-                    }
-                    if self.summary.malformed <= MALFORMED_REPORTED_MAX {
-                        self.progress.suspend(|| eprintln!("{name}:{line_no}: {e}; line skipped"));
-                    } else if self.summary.malformed == MALFORMED_REPORTED_MAX + 1 {
-                        self.progress.suspend(|| eprintln!("(further malformed lines are counted, not shown)"));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Label names and duplicates are checked here so a bad set is a malformed line
-    /// with its position, not an anonymous rejection from the engine.
-    fn check_labels(&self, line: Line) -> Result<Line, String> {
-        if let Line::Samples(samples) = &line {
-            for s in samples.iter().filter(|s| !self.refs.contains_key(&s.key)) {
-                Labels::new(s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))).map_err(|e| e.to_string())?;
-            }
-        }
-        Ok(line)
-    }
-
-    fn add(&mut self, s: Parsed) -> Result<(), Box<dyn std::error::Error>> {
-        let ts = s.ts_ms.unwrap_or_else(now_ms);
-        match self.refs.get(&s.key) {
-            Some(&id) => self.batch.add(id, ts, s.value),
-            None => {
-                let labels = Labels::new(s.labels)?;
-                self.pending.push((self.batch.len(), s.key));
-                self.batch.add_labels(labels, ts, s.value);
-            }
-        }
-        if self.batch.len() >= self.args.batch.max(1) {
-            self.send()?;
-        }
-        Ok(())
-    }
-
-    fn send(&mut self) -> Result<(), Box<dyn std::error::Error>> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let mut overloaded = 0;
-        let report = loop {
-            match self.db.append(&self.batch) {
-                // The head waits for sealing; with a wide out-of-order window little can
-                // be sealed, so give up after a while rather than spin forever.
-                Err(chronolith::Error::Overloaded { .. }) if overloaded < 30 => overloaded += 1,
-                Err(e @ chronolith::Error::Overloaded { .. }) => {
-                    return Err(format!("{e}: head memory is full; retry with a smaller --ooo-window-hours").into())
-                }
-                other => break other?,
-            }
-        };
-        let by_index: HashMap<usize, SeriesId> = report.series.iter().copied().collect();
-        for (i, key) in self.pending.drain(..) {
-            if let Some(&id) = by_index.get(&i) {
-                self.refs.insert(key, id);
-            }
-        }
-        let s = &mut self.summary;
-        s.imported += report.stored as u64;
-        s.duplicates += report.duplicates as u64;
-        for r in &report.rejected {
-            match r.reason {
-                RejectReason::OutOfBounds => s.out_of_bounds += 1,
-                RejectReason::DuplicateTimestamp => s.conflicts += 1,
-                RejectReason::InvalidLabels | RejectReason::UnknownSeries => s.invalid_labels += 1,
-            }
-        }
-        let rate = s.imported as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-        self.progress.set_message(format!("{} samples, {:.0}/s", s.imported, rate));
-        self.batch.clear();
-        Ok(())
-    }
+fn import_file(
+    app: &mut pipeline::Appender<'_>,
+    args: &ImportArgs,
+    series: Option<&csv::SeriesTable>,
+    path: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
+    let raw = app.progress.wrap_read(file);
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let inner: Box<dyn Read + Send> = if gz { Box::new(flate2::read::MultiGzDecoder::new(raw)) } else { Box::new(raw) };
+    let mut reader = BufReader::with_capacity(1 << 16, inner);
+    let format = match args.format {
+        Some(f) => f,
+        None => guess_format(path, &mut reader).map_err(|e| format!("{name}: {e}"))?,
+    };
+    let known = worker::Known::default();
+    let ctx = worker::Ctx {
+        format,
+        precision: args.precision,
+        series_table: series,
+        strict: args.strict,
+        batch_max: args.batch,
+        known: &known,
+    };
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        n => n,
+    };
+    pipeline::import(app, &name, reader, &ctx, threads)
 }
 
 fn now_ms() -> i64 {
@@ -377,8 +280,8 @@ mod tests {
     fn odd_csv_input_never_panics() {
         let table: csv::SeriesTable = vec![vec![("__name__".into(), "a".into())]];
         for line in ["\\", "é{ü=\"\\", ",,,", "\"", "a,é,∞", "0,1,2,3", "9,1,2"] {
-            let _ = csv::parse_line(line, 2, None);
-            let _ = csv::parse_line(line, 2, Some(&table));
+            let _ = csv::parse_line(line, false, None);
+            let _ = csv::parse_line(line, false, Some(&table));
         }
     }
 }
