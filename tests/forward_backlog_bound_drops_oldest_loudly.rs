@@ -49,7 +49,11 @@ fn forward_backlog_bound_drops_oldest_loudly() {
         total += db.append(&b).unwrap().stored as u64;
     }
     assert!(db.stats().engine.wal_bytes_written > 1 << 20);
-    let dropped = wait_until(Duration::from_secs(20), || db.stats().forward[0].samples_dropped > 0);
+    // The two counters are bumped one after the other: wait for both.
+    let dropped = wait_until(Duration::from_secs(20), || {
+        let st = &db.stats().forward[0];
+        st.samples_dropped > 0 && st.drops >= 1
+    });
     let st = db.stats().forward[0].clone();
     assert!(dropped && st.drops >= 1, "{st:?}");
     let bounded =
