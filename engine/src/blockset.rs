@@ -82,6 +82,8 @@ pub struct Blocks {
     next_seq: AtomicU64,
     /// Serialises changes so two writers never build sets from the same base.
     change: Mutex<()>,
+    /// Directories out of the set whose removal failed; retried by the next change.
+    pending: Mutex<Vec<PathBuf>>,
 }
 
 impl Blocks {
@@ -150,6 +152,7 @@ impl Blocks {
                 current: RwLock::new(Arc::new(BlockSet { blocks: kept })),
                 next_seq: AtomicU64::new(next),
                 change: Mutex::new(()),
+                pending: Mutex::new(Vec::new()),
             },
             report,
         ))
@@ -169,35 +172,98 @@ impl Blocks {
     }
 
     /// Opens blocks already renamed into place, and swaps in a set that has them and
-    /// lacks `remove`; then deletes the removed directories. Readers holding the old set
-    /// keep reading it (unlinked files stay mapped).
+    /// lacks `remove` (and any block an added one names as a parent); then deletes the
+    /// removed directories. Readers holding the old set keep reading it (unlinked files
+    /// stay mapped).
+    ///
+    /// Memory follows the disk, so a failed call leaves nothing for a retry to do twice:
+    /// if an added block does not open, it is taken off the disk again and nothing
+    /// changes; a block to remove leaves the set only once its rename to `.deleted`
+    /// succeeded (a merge's parents leave it in any case: open deletes them, since the
+    /// merged block names them). A failed rename, directory fsync or removal is returned
+    /// as the error; what could not be removed is retried by the next call.
     pub fn apply(&self, add: &[PathBuf], remove: &[u64]) -> Result<()> {
         let _g = self.change.lock();
+        let mut failure = self.retry_pending_removals().err();
         let mut opened = Vec::with_capacity(add.len());
         for p in add {
-            opened.push(Arc::new(Block::open(p, |_, _| {})?));
+            match Block::open(p, |_, _| {}) {
+                Ok(b) => opened.push(Arc::new(b)),
+                Err(e) => {
+                    for p in add {
+                        self.unpublish(p);
+                    }
+                    return Err(e);
+                }
+            }
         }
         let base = self.snapshot();
-        let removing: Vec<Arc<Block>> =
-            base.blocks.iter().filter(|b| remove.contains(&b.meta().seq)).cloned().collect();
+        let replaced: HashSet<u64> = opened.iter().flat_map(|b| b.meta().parents.iter().copied()).collect();
+        // All renames, one directory fsync, then the deletions: a drop of any number of
+        // blocks costs one fsync, not one per block.
+        let mut gone = replaced.clone();
+        let mut doomed = Vec::new();
+        for b in base.blocks.iter().filter(|b| remove.contains(&b.meta().seq) || replaced.contains(&b.meta().seq)) {
+            if failure.is_none() {
+                match rename_deleted(&self.dir, b.dir()) {
+                    Ok(d) => {
+                        gone.insert(b.meta().seq);
+                        doomed.push(d);
+                        continue;
+                    }
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if replaced.contains(&b.meta().seq) {
+                self.pending.lock().push(b.dir().to_path_buf());
+            }
+        }
         let mut blocks: Vec<Arc<Block>> =
-            base.blocks.iter().filter(|b| !remove.contains(&b.meta().seq)).cloned().collect();
+            base.blocks.iter().filter(|b| !gone.contains(&b.meta().seq)).cloned().collect();
         blocks.extend(opened);
         blocks.sort_by_key(|b| (b.meta().min_t, b.meta().seq));
         *self.current.write() = Arc::new(BlockSet { blocks });
-        // All renames, one directory fsync, then the deletions: a drop of any number of
-        // blocks costs one fsync, not one per block.
-        let mut doomed = Vec::with_capacity(removing.len());
-        for b in &removing {
-            doomed.push(rename_deleted(&self.dir, b.dir())?);
-        }
         if !doomed.is_empty() {
-            fsutil::sync_dir(&self.dir)?;
+            if let Err(e) = fsutil::sync_dir(&self.dir) {
+                failure.get_or_insert(e);
+            }
         }
         for d in doomed {
-            fsutil::remove_dir_all(&d)?;
+            if let Err(e) = fsutil::remove_dir_all(&d) {
+                self.pending.lock().push(d);
+                failure.get_or_insert(e);
+            }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Takes a published block that never made it into the set off the disk again (best
+    /// effort: if even that fails, open finds it, which is the state a crash would leave).
+    fn unpublish(&self, block_dir: &Path) {
+        match rename_deleted(&self.dir, block_dir) {
+            Ok(d) => {
+                let _ = fsutil::sync_dir(&self.dir);
+                if fsutil::remove_dir_all(&d).is_err() {
+                    self.pending.lock().push(d);
+                }
+            }
+            Err(_) => self.pending.lock().push(block_dir.to_path_buf()),
+        }
+    }
+
+    /// Removes directories an earlier change could not (no longer in the set).
+    fn retry_pending_removals(&self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.pending.lock());
+        let mut first_err = None;
+        for d in pending {
+            let is_deleted = d.to_string_lossy().ends_with(DELETED_SUFFIX);
+            let res = if is_deleted { fsutil::remove_dir_all(&d) } else { remove_block_dir(&self.dir, &d) };
+            if let Err(e) = res {
+                self.pending.lock().push(d);
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 }
 
