@@ -10,6 +10,8 @@ use crate::block::{block_dir_name, parse_block_dir_name, Block};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::labels::Labels;
+use crate::salvage::{self, Salvaged};
+use crate::stats::Damage;
 use crate::types::SeriesId;
 use chronolith_wal::RecoveryMode;
 use parking_lot::{Mutex, RwLock};
@@ -71,8 +73,10 @@ impl BlockSet {
 pub struct BlocksReport {
     pub opened: usize,
     pub removed_leftovers: Vec<PathBuf>,
-    /// Blocks that failed their checks and were moved aside (salvage mode only).
+    /// Blocks that failed their checks and were repaired or moved aside (salvage only).
     pub moved_aside: Vec<(PathBuf, String)>,
+    /// Every damaged part found in them (salvage only).
+    pub damage: Vec<Damage>,
 }
 
 #[derive(Debug)]
@@ -107,33 +111,36 @@ impl Blocks {
             }
         }
         seqs.sort_unstable();
+        let mut next = seqs.last().map_or(1, |s| s + 1);
         let mut blocks = Vec::new();
-        let mut series_seen: Vec<(SeriesId, Labels)> = Vec::new();
         for &seq in &seqs {
             let path = dir.join(block_dir_name(seq));
-            series_seen.clear();
-            // Salvage is an explicit repair: it also reads every chunk, so a block with a
-            // damaged chunk is moved aside whole rather than failing reads later.
-            let opened = Block::open(&path, |id, l| series_seen.push((id, l))).and_then(|b| {
-                if mode == RecoveryMode::Salvage {
-                    b.verify().map(|_| b)
-                } else {
-                    Ok(b)
-                }
-            });
-            match opened {
-                Ok(b) => {
-                    for (id, l) in series_seen.drain(..) {
-                        on_series(id, l)?;
+            let (block, series) = if mode == RecoveryMode::Salvage {
+                // Salvage (the default) checks every chunk's CRC at open, so damage is
+                // found and quarantined here rather than failing reads later.
+                match salvage::open_salvaging(dir, &path, &mut next)? {
+                    Salvaged::Clean(b, series) => (b, series),
+                    Salvaged::Repaired(b, series, damage) => {
+                        report.moved_aside.push((path.clone(), format!("repaired as {}", b.dir().display())));
+                        report.damage.extend(damage);
+                        (b, series)
                     }
-                    blocks.push(Arc::new(b));
+                    Salvaged::Quarantined(damage) => {
+                        let why = damage.first().map(|d| d.detail.clone()).unwrap_or_default();
+                        report.moved_aside.push((path.clone(), why));
+                        report.damage.extend(damage);
+                        continue;
+                    }
                 }
-                Err(e @ Error::Corruption { .. }) if mode == RecoveryMode::Salvage => {
-                    let aside = move_aside(dir, &path)?;
-                    report.moved_aside.push((aside, e.to_string()));
-                }
-                Err(e) => return Err(e),
+            } else {
+                let mut series = Vec::new();
+                let b = Block::open(&path, |id, l| series.push((id, l)))?;
+                (b, series)
+            };
+            for (id, l) in series {
+                on_series(id, l)?;
             }
+            blocks.push(Arc::new(block));
         }
         // A merge publishes its output before deleting its inputs: finish that here.
         let replaced: HashSet<u64> = blocks.iter().flat_map(|b| b.meta().parents.iter().copied()).collect();
@@ -145,7 +152,6 @@ impl Blocks {
         let mut kept = kept;
         kept.sort_by_key(|b| (b.meta().min_t, b.meta().seq));
         report.opened = kept.len();
-        let next = seqs.last().map_or(1, |s| s + 1);
         Ok((
             Self {
                 dir: dir.to_path_buf(),
@@ -268,7 +274,7 @@ impl Blocks {
 }
 
 /// Rename to `.deleted` (atomic, fsynced), then delete.
-fn remove_block_dir(blocks_dir: &Path, block_dir: &Path) -> Result<()> {
+pub(crate) fn remove_block_dir(blocks_dir: &Path, block_dir: &Path) -> Result<()> {
     let doomed = rename_deleted(blocks_dir, block_dir)?;
     fsutil::sync_dir(blocks_dir)?;
     fsutil::remove_dir_all(&doomed)
@@ -281,15 +287,4 @@ fn rename_deleted(blocks_dir: &Path, block_dir: &Path) -> Result<PathBuf> {
     let doomed = blocks_dir.join(name);
     fsutil::rename(block_dir, &doomed)?;
     Ok(doomed)
-}
-
-/// Moves a damaged block to `<data>/damaged/` (never deletes it).
-fn move_aside(blocks_dir: &Path, block_dir: &Path) -> Result<PathBuf> {
-    let damaged = blocks_dir.parent().unwrap_or(blocks_dir).join("damaged");
-    fsutil::create_dir_all(&damaged)?;
-    let name = block_dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    let to = damaged.join(name);
-    fsutil::rename(block_dir, &to)?;
-    fsutil::sync_dir(blocks_dir)?;
-    Ok(to)
 }

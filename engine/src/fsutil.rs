@@ -71,6 +71,17 @@ pub fn rename(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).map_err(|e| Error::io(from, "rename", e))
 }
 
+/// Makes `to` another name of `from` (a hard link), copying if links are not supported.
+pub fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    injected(to, Op::Create, "link")?;
+    if fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    fs::copy(from, to).map_err(|e| Error::io(from, "copy", e))?;
+    let f = File::open(to).map_err(|e| Error::io(to, "open", e))?;
+    sync_file(&f, to)
+}
+
 pub fn remove_dir_all(p: &Path) -> Result<()> {
     injected(p, Op::Remove, "remove directory")?;
     match fs::remove_dir_all(p) {

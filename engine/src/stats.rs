@@ -23,6 +23,29 @@ pub struct RecoveryReport {
     pub leftovers_removed: usize,
     /// Samples dropped because the series log lost their series (salvage only).
     pub samples_dropped: u64,
+    /// Every damaged part found, one entry each: the structured form of `torn_tails` and
+    /// `moved_aside`.
+    pub damage: Vec<Damage>,
+}
+
+/// One damaged part of one file, and what open did about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// The file as it was named when open found it.
+    pub file: std::path::PathBuf,
+    /// Byte offset of the first damaged byte in that file.
+    pub offset: u64,
+    /// Damaged bytes from `offset`, when known (0: unknown, or the file ends there).
+    pub len: u64,
+    /// What was expected and what was found.
+    pub detail: String,
+    /// A torn WAL tail (a write cut short; never acknowledged under `Durability::Always`
+    /// unless a bit flip hit the last record, which looks the same).
+    pub torn_tail: bool,
+    /// Where the original bytes are kept (never deleted), if anywhere.
+    pub kept_at: Option<std::path::PathBuf>,
+    /// What left the live data because of it.
+    pub dropped: String,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -89,6 +89,32 @@ impl BlockWriter {
         Ok(())
     }
 
+    /// Adds one series' chunks copied verbatim from another block of the same kind:
+    /// `chunks` pairs each chunk's index entry with its whole frame (length, CRC, payload,
+    /// already checked). Salvage uses it to rewrite a block without its damaged chunks.
+    pub fn add_series_frames(&mut self, id: SeriesId, labels: Arc<Labels>, chunks: &[(ChunkRef, &[u8])]) -> Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        if self.series.last().is_some_and(|(last, _, _)| *last >= id) {
+            return Err(Error::InvalidOptions(format!("block series out of order at {id}")));
+        }
+        let mut refs = Vec::with_capacity(chunks.len());
+        for (c, frame) in chunks {
+            fsutil::write_parts(&mut self.chunks, &self.chunks_path, &[frame])?;
+            refs.push(ChunkRef { offset: self.offset, ..*c });
+            self.offset += frame.len() as u64;
+            if !self.meta.is_rollup() {
+                self.meta.min_t = self.meta.min_t.min(c.min_t);
+                self.meta.max_t = self.meta.max_t.max(c.max_t);
+            }
+            self.meta.samples += u64::from(c.samples);
+            self.meta.chunks += 1;
+        }
+        self.series.push((id, labels, refs));
+        Ok(())
+    }
+
     /// Rollup blocks: the range of bucket ends `(from, to]` this block summarises.
     pub fn set_covers(&mut self, from: i64, to: i64) {
         self.meta.covers_from = from;

@@ -192,9 +192,12 @@ impl Engine {
         }
         let ids: &[SeriesId] = ids.as_deref().unwrap_or(&batch.ids);
         let max_id = self.registry.next_id().0 - 1;
+        // Ids are dense unless salvage lost some series: only then is a lookup needed.
+        let holes = self.registry.has_holes();
         let invalid_labels: std::collections::HashSet<usize> = pre_rejected.iter().map(|r| r.index).collect();
         for (i, id) in ids.iter().enumerate() {
-            if (id.0 == 0 || id.0 > max_id) && !invalid_labels.contains(&i) {
+            let unknown = id.0 == 0 || id.0 > max_id || (holes && !self.registry.contains(*id));
+            if unknown && !invalid_labels.contains(&i) {
                 pre_rejected.push(Rejection { index: i, reason: RejectReason::UnknownSeries });
             }
         }
