@@ -45,9 +45,11 @@ pub struct Options {
     // --- compaction, downsampling, retention (issue 4) ---
     /// Merging, downsampling and retention: the policies the compaction worker applies.
     pub compaction: CompactionOptions,
-    /// Bound on distinct series (cardinality). An append or `series_ref` that would create
-    /// series past it fails with `Error::SeriesLimit` and writes nothing; appends naming
-    /// only existing series go on. `None` (default): unlimited.
+    /// Bound on distinct series (cardinality). In an append, each sample naming a new
+    /// series past it is rejected on its own (`RejectReason::SeriesLimit`, counted in
+    /// `stats()`), while the rest of the batch, existing series and new ones that still
+    /// fit, is stored; `series_ref` for a new series past it fails with
+    /// `Error::SeriesLimit`. `None` (default): unlimited.
     pub series_max: Option<usize>,
 }
 

@@ -10,6 +10,7 @@ pub struct RejectCounts {
     pub duplicate_timestamp: u64,
     pub unknown_series: u64,
     pub invalid_labels: u64,
+    pub series_limit: u64,
 }
 
 /// What the last open had to repair. Empty after a clean shutdown.
@@ -93,6 +94,7 @@ pub(crate) struct Counters {
     pub duplicate_timestamp: AtomicU64,
     pub unknown_series: AtomicU64,
     pub invalid_labels: AtomicU64,
+    pub series_limit: AtomicU64,
     pub samples_replayed: AtomicU64,
     pub replay_micros: AtomicU64,
     pub open_micros: AtomicU64,
@@ -108,6 +110,7 @@ impl Counters {
             RejectReason::DuplicateTimestamp => &self.duplicate_timestamp,
             RejectReason::UnknownSeries => &self.unknown_series,
             RejectReason::InvalidLabels => &self.invalid_labels,
+            RejectReason::SeriesLimit => &self.series_limit,
         };
         c.fetch_add(1, Relaxed);
     }
@@ -118,6 +121,7 @@ impl Counters {
             duplicate_timestamp: self.duplicate_timestamp.load(Relaxed),
             unknown_series: self.unknown_series.load(Relaxed),
             invalid_labels: self.invalid_labels.load(Relaxed),
+            series_limit: self.series_limit.load(Relaxed),
         }
     }
 }

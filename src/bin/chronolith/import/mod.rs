@@ -298,7 +298,9 @@ impl Importer<'_> {
             match r.reason {
                 RejectReason::OutOfBounds => s.out_of_bounds += 1,
                 RejectReason::DuplicateTimestamp => s.conflicts += 1,
-                RejectReason::InvalidLabels | RejectReason::UnknownSeries => s.invalid_labels += 1,
+                RejectReason::InvalidLabels | RejectReason::UnknownSeries | RejectReason::SeriesLimit => {
+                    s.invalid_labels += 1
+                }
             }
         }
         let rate = s.imported as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
