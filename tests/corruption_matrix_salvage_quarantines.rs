@@ -34,6 +34,11 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chronolith");
 
+/// The two tests run one after the other: the first spawns `chronolith check` processes,
+/// and a child forked while the other test holds a data directory's `LOCK` open shares that
+/// lock until it execs, which would make the other test's reopen fail as `Locked`.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     WalMiddle,
@@ -452,6 +457,7 @@ fn run_case(layout: &Layout, kind: Kind, d: Damage, n: usize) {
 
 #[test]
 fn every_file_kind_and_damage_is_reported_salvaged_and_kept_aside() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let layout = Layout::new();
     let mut n = 0;
     let mut per_kind = Vec::new();
@@ -466,4 +472,95 @@ fn every_file_kind_and_damage_is_reported_salvaged_and_kept_aside() {
     }
     eprintln!("{n} cases: {}", per_kind.join(", "));
     assert!(n >= 60, "{n}");
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(files_under(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+/// Salvage interrupted by an I/O error at every call it makes (EIO at the n-th create,
+/// write, fsync, rename, directory fsync or removal under the data directory, for n = 0, 1,
+/// ... until open makes no n-th such call): the open fails with a typed error, or
+/// succeeds; either way the next open finishes the job: the same samples are read as
+/// after an uninterrupted salvage, the damaged bytes are kept in a quarantine folder, and
+/// the open after that finds nothing to repair (no block salvaged twice, nothing stored
+/// twice).
+#[test]
+fn salvage_interrupted_at_every_call_is_finished_by_the_next_open() {
+    use chronolith_wal::fault::{self, Fault, Op, Rule};
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let layout = Layout::new();
+    let mut cases = 0;
+    let mut n = 0;
+    for (kind, pick) in
+        [(Kind::Chunks, 1), (Kind::WalMiddle, 2), (Kind::Index, 0), (Kind::RollupChunks, 1), (Kind::SeriesLast, 0)]
+    {
+        let file_rel = layout.file(kind).strip_prefix(&layout.pristine).unwrap().to_path_buf();
+        let pristine_bytes = std::fs::read(layout.file(kind)).unwrap();
+        let frames = frames_of(kind, &pristine_bytes);
+        let at = frames.get(pick).map_or(pristine_bytes.len() / 2, |(s, e)| s + (e - s) / 2);
+        let d = Damage::Flip { at };
+        let mut damaged = pristine_bytes.clone();
+        d.apply(&mut damaged);
+        let want = expect(&layout, kind, d, &pristine_bytes, &damaged);
+        let mut want_data = flatten(&expected());
+        for k in &want.lost {
+            want_data.remove(k);
+        }
+        for op in [Op::Create, Op::Write, Op::Fsync, Op::Rename, Op::SyncDir, Op::Remove] {
+            for skip in 0.. {
+                let what = format!("{kind:?} {d:?}, EIO at {op:?} call {skip}");
+                let dir = layout.root.path().join(format!("i{n}"));
+                n += 1;
+                common::copy_dir(&layout.pristine, &dir);
+                std::fs::write(dir.join(&file_rel), &damaged).unwrap();
+                let guard = fault::inject(Rule::new(&dir, op, Fault::Eio).after(skip).times(1));
+                let first = Db::open(&dir, options(RecoveryMode::Salvage));
+                let fired = guard.failures() == 1;
+                drop(guard);
+                match &first {
+                    Ok(_) => {}
+                    Err(Error::Io { .. } | Error::Wal(chronolith_wal::Error::Io { .. })) => {}
+                    Err(e) => panic!("{what}: untyped failure {e:?}"),
+                }
+                let first_was = format!("{:?}", first.as_ref().map(|_| ()));
+                drop(first);
+                let db = Db::open(&dir, options(RecoveryMode::Salvage))
+                    .unwrap_or_else(|e| panic!("{what}: {e} after {first_was}"));
+                assert_eq!(read_all(&db), want_data, "{what}: reads after the next open");
+                db.close().unwrap();
+                let db = Db::open(&dir, options(RecoveryMode::Salvage)).unwrap();
+                let rep = db.stats().engine.recovery;
+                assert!(rep.damage.is_empty() && rep.moved_aside.is_empty(), "{what}: repaired twice: {rep:?}");
+                let set = db.engine().blocks().snapshot();
+                let stored: u64 = set.raw().map(|b| b.meta().samples).sum::<u64>() + db.stats().engine.head_samples;
+                assert_eq!(stored, want_data.len() as u64, "{what}: a sample is stored twice");
+                drop(set);
+                db.close().unwrap();
+                let kept = files_under(&dir).into_iter().any(|f| {
+                    let in_quarantine = f.components().any(|c| c.as_os_str() == "damaged");
+                    in_quarantine
+                        && std::fs::read(&f)
+                            .is_ok_and(|b| b == damaged || (want.torn && damaged.ends_with(&b) && !b.is_empty()))
+                });
+                assert!(kept, "{what}: the damaged bytes are not kept in damaged/");
+                std::fs::remove_dir_all(&dir).unwrap();
+                if !fired {
+                    break;
+                }
+                cases += 1;
+            }
+        }
+    }
+    eprintln!("{cases} interrupted salvages finished by the next open");
+    assert!(cases > 50, "{cases}");
 }

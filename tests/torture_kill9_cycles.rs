@@ -277,7 +277,10 @@ fn parent() {
         child.kill().unwrap();
         let status = child.wait().unwrap();
         let (last_ack, phase, errors) = reader.join().unwrap();
-        assert!(still_running && errors.is_empty(), "cycle {cycle} (seed {seed}): child stopped ({status:?}): {errors:?}");
+        assert!(
+            still_running && errors.is_empty(),
+            "cycle {cycle} (seed {seed}): child stopped ({status:?}): {errors:?}"
+        );
         *kills_in.entry(phase).or_default() += 1;
         if let Some(a) = last_ack {
             assert!(acked.is_none_or(|p| a > p), "cycle {cycle}: batch {a} acknowledged twice");
@@ -286,7 +289,11 @@ fn parent() {
         if let Err(e) = verify(&dir, acked, &mut totals) {
             panic!("cycle {cycle} (seed {seed}, killed in {phase} after {delay:?}): {e}");
         }
-        assert_eq!((totals.lost, totals.duplicated), (0, 0), "cycle {cycle} (seed {seed}, killed in {phase}): {totals:?}");
+        assert_eq!(
+            (totals.lost, totals.duplicated),
+            (0, 0),
+            "cycle {cycle} (seed {seed}, killed in {phase}): {totals:?}"
+        );
     }
     let kills: Vec<String> = kills_in.iter().map(|(p, n)| format!("{p} {n}")).collect();
     println!(

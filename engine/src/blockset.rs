@@ -112,9 +112,20 @@ impl Blocks {
         }
         seqs.sort_unstable();
         let mut next = seqs.last().map_or(1, |s| s + 1);
-        let mut blocks = Vec::new();
-        for &seq in &seqs {
+        // Newest first: a merge (or a salvage rewrite) publishes its output before it
+        // deletes its inputs, and the output always has the higher sequence number, so
+        // its inputs are known to be replaced before they are reached, and are deleted
+        // without being opened (or salvaged a second time). Only a block that opened
+        // replaces anything: the inputs of a quarantined one stay.
+        let mut replaced: HashSet<u64> = HashSet::new();
+        let mut kept = Vec::new();
+        for &seq in seqs.iter().rev() {
             let path = dir.join(block_dir_name(seq));
+            if replaced.contains(&seq) {
+                remove_block_dir(dir, &path)?;
+                report.removed_leftovers.push(path);
+                continue;
+            }
             let (block, series) = if mode == RecoveryMode::Salvage {
                 // Salvage (the default) checks every chunk's CRC at open, so damage is
                 // found and quarantined here rather than failing reads later.
@@ -140,16 +151,9 @@ impl Blocks {
             for (id, l) in series {
                 on_series(id, l)?;
             }
-            blocks.push(Arc::new(block));
+            replaced.extend(block.meta().parents.iter().copied());
+            kept.push(Arc::new(block));
         }
-        // A merge publishes its output before deleting its inputs: finish that here.
-        let replaced: HashSet<u64> = blocks.iter().flat_map(|b| b.meta().parents.iter().copied()).collect();
-        let (gone, kept): (Vec<_>, Vec<_>) = blocks.into_iter().partition(|b| replaced.contains(&b.meta().seq));
-        for b in gone {
-            remove_block_dir(dir, b.dir())?;
-            report.removed_leftovers.push(b.dir().to_path_buf());
-        }
-        let mut kept = kept;
         kept.sort_by_key(|b| (b.meta().min_t, b.meta().seq));
         report.opened = kept.len();
         Ok((
