@@ -564,3 +564,32 @@ fn salvage_interrupted_at_every_call_is_finished_by_the_next_open() {
     eprintln!("{cases} interrupted salvages finished by the next open");
     assert!(cases > 50, "{cases}");
 }
+
+/// A block missing one of its files (deleted by hand, say) is damage like any other:
+/// `check` names it, salvage quarantines what is left of the block and keeps the rest.
+#[test]
+fn a_block_missing_a_file_is_quarantined_whole() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let layout = Layout::new();
+    for file in ["index", "meta", "chunks"] {
+        let rel = layout.raw.strip_prefix(&layout.pristine).unwrap().join(file);
+        let dir = layout.root.path().join(format!("missing-{file}"));
+        common::copy_dir(&layout.pristine, &dir);
+        std::fs::remove_file(dir.join(&rel)).unwrap();
+        let (ok, findings) = check(&dir);
+        assert!(
+            !ok && findings.iter().any(|f| f.0 == "damaged" && f.1.starts_with(dir.join(rel.parent().unwrap()))),
+            "{file}: {findings:?}"
+        );
+        let db = Db::open(&dir, options(RecoveryMode::Salvage)).unwrap();
+        let rep = db.stats().engine.recovery;
+        assert_eq!(rep.damage.len(), 1, "{file}: {rep:?}");
+        assert_eq!(rep.damage[0].file, dir.join(&rel), "{file}: {rep:?}");
+        let mut want = flatten(&expected());
+        want.retain(|(k, t), _| !(*k < 4 && *t < 60_000));
+        assert_eq!(read_all(&db), want, "{file}: the rest is read");
+        let aside = dir.join("damaged").join(layout.raw.file_name().unwrap());
+        assert!(aside.is_dir() && !aside.join(file).exists(), "{file}: the rest of the block is kept aside");
+        db.close().unwrap();
+    }
+}

@@ -47,10 +47,15 @@ pub(crate) fn open_salvaging(blocks_dir: &Path, path: &Path, next_seq: &mut u64)
     let mut series = Vec::new();
     let (block, file_damage) = match Block::open_lenient(path, |id, l| series.push((id, l))) {
         Ok(x) => x,
-        Err(Error::Corruption { path: file, offset, detail }) => {
+        Err(e) if is_damage(&e) => {
+            let (file, offset, detail) = match e {
+                Error::Corruption { path, offset, detail } => (path, offset, detail),
+                Error::Io { path: file, op, source } => (file, 0, format!("{op}: {source}")),
+                other => (path.to_path_buf(), 0, other.to_string()),
+            };
             let dropped = describe_whole(path);
             let kept_at = move_aside(blocks_dir, path)?;
-            let kept_file = kept_at.join(file.file_name().unwrap_or_default());
+            let kept_file = if file == path { kept_at } else { kept_at.join(file.file_name().unwrap_or_default()) };
             let d = damage(file, offset, detail, Some(kept_file), dropped);
             return Ok(Salvaged::Quarantined(vec![d]));
         }
@@ -107,6 +112,16 @@ pub(crate) fn open_salvaging(blocks_dir: &Path, path: &Path, next_seq: &mut u64)
             Ok(Salvaged::Repaired(b, series, entries))
         }
         None => Ok(Salvaged::Quarantined(entries)),
+    }
+}
+
+/// A check failed, or one of the block's files is missing: the block is damaged (as
+/// opposed to the disk failing a read, which fails the open).
+fn is_damage(e: &Error) -> bool {
+    match e {
+        Error::Corruption { .. } => true,
+        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
     }
 }
 
