@@ -29,12 +29,14 @@
 //! landed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod kill9_common;
+
 use chronolith::{Batch, CompactionOptions, Db, Labels, Options, Retention, RollupTier, SeriesId};
 use chronolith_compaction::{plan, run_job};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "CHRONOLITH_TORTURE_CHILD";
@@ -213,75 +215,28 @@ fn verify(dir: &Path, acked: Option<u64>, totals: &mut Totals) -> Result<Option<
     Ok(newest)
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
 fn parent() {
     let cycles = env_u64("CHRONOLITH_TORTURE_CYCLES").unwrap_or(4);
-    let seed = env_u64("CHRONOLITH_TORTURE_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
-    }) | 1;
-    let mut rng = Rng(seed);
+    let seed = kill9_common::seed("CHRONOLITH_TORTURE_SEED");
+    let mut rng = kill9_common::Rng::new(seed);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let exe = std::env::current_exe().unwrap();
     let mut totals = Totals::default();
     let mut acked: Option<u64> = None;
-    let mut kills_in: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut kills_in: BTreeMap<String, u64> = BTreeMap::new();
     let started = Instant::now();
     for cycle in 0..cycles {
         let in_open = rng.below(8) == 0;
         let delay = Duration::from_millis(if in_open { rng.below(40) } else { 10 + rng.below(400) });
-        let mut child = Command::new(&exe)
-            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
-        let reader = std::thread::spawn(move || {
-            let (mut last_ack, mut phase, mut errors) = (None::<u64>, "open", Vec::new());
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(n) = line.strip_prefix("ACK ") {
-                    last_ack = n.trim().parse().ok().or(last_ack);
-                } else if let Some(p) = line.split("PHASE ").nth(1) {
-                    phase = PHASES.iter().find(|x| **x == p.trim()).copied().unwrap_or("?");
-                } else if line.contains("START ") {
-                    let _ = started_tx.send(());
-                } else if line.contains("panicked") || line.starts_with("ERR") {
-                    errors.push(line);
-                }
-            }
-            (last_ack, phase, errors)
-        });
-        if !in_open {
-            let _ = started_rx.recv_timeout(Duration::from_secs(30));
-        }
-        std::thread::sleep(delay);
-        let still_running = child.try_wait().unwrap().is_none();
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        let (last_ack, phase, errors) = reader.join().unwrap();
-        assert!(
-            still_running && errors.is_empty(),
-            "cycle {cycle} (seed {seed}): child stopped ({status:?}): {errors:?}"
-        );
-        *kills_in.entry(phase).or_default() += 1;
+        let heard = kill9_common::run_and_kill(TEST_NAME, CHILD_ENV, &dir, Stdio::null(), delay, in_open);
+        assert!(heard.killed_cleanly(), "cycle {cycle} (seed {seed}): child stopped or failed: {heard:?}");
+        let (last_ack, phase) = (heard.last_ack, heard.phase);
+        assert!(PHASES.contains(&phase.as_str()), "cycle {cycle}: phase {phase}");
+        *kills_in.entry(phase.clone()).or_default() += 1;
         if let Some(a) = last_ack {
             assert!(acked.is_none_or(|p| a > p), "cycle {cycle}: batch {a} acknowledged twice");
             acked = Some(a);
@@ -297,7 +252,8 @@ fn parent() {
     }
     let kills: Vec<String> = kills_in.iter().map(|(p, n)| format!("{p} {n}")).collect();
     println!(
-        "torture: {cycles} cycles in {:.0?} (seed {seed}); acknowledged samples verified {}, lost {}, duplicated {}; \
+        "torture: {cycles} cycles in {:.0?} (seed {seed}); acknowledged samples verified {} (each cycle re-checks \
+         all that retention keeps), lost {}, duplicated {}; \
          newest acknowledged batch {acked:?}; torn WAL tails cut {}; kills landed in: {}",
         started.elapsed(),
         totals.verified,
