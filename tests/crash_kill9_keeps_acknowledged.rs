@@ -202,13 +202,5 @@ fn parent() {
 
 #[test]
 fn acknowledged_batches_survive_kill9() {
-    match std::env::var_os(CHILD_ENV) {
-        Some(dir) => {
-            if let Err(e) = child(Path::new(&dir)) {
-                println!("ERR {e}");
-                std::process::exit(3);
-            }
-        }
-        None => parent(),
-    }
+    kill9_common::child_or_parent(CHILD_ENV, child, parent);
 }

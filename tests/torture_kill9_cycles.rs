@@ -267,13 +267,5 @@ fn parent() {
 
 #[test]
 fn kill9_cycles_through_ingest_seal_compaction_retention() {
-    match std::env::var_os(CHILD_ENV) {
-        Some(dir) => {
-            if let Err(e) = child(Path::new(&dir)) {
-                println!("ERR {e}");
-                std::process::exit(3);
-            }
-        }
-        None => parent(),
-    }
+    kill9_common::child_or_parent(CHILD_ENV, child, parent);
 }

@@ -95,3 +95,17 @@ pub fn run_and_kill(test_name: &str, env: &str, dir: &Path, stderr: Stdio, delay
     let (last_ack, started, phase, errors) = reader.join().unwrap();
     Heard { last_ack, started, phase, errors, still_running, status }
 }
+
+/// The body of a crash test: in the child (`env` set) run `child` on the directory it
+/// names, printing `ERR` and exiting 3 if it fails; otherwise run `parent`.
+pub fn child_or_parent(env: &str, child: fn(&Path) -> Result<(), Box<dyn std::error::Error>>, parent: fn()) {
+    match std::env::var_os(env) {
+        Some(dir) => {
+            if let Err(e) = child(Path::new(&dir)) {
+                println!("ERR {e}");
+                std::process::exit(3);
+            }
+        }
+        None => parent(),
+    }
+}
