@@ -15,6 +15,7 @@ use promql_parser::parser::{self as p, Expr, LabelModifier};
 
 /// Parses `query` into a plan for a range query.
 pub fn parse_promql(query: &str) -> Result<Plan> {
+    crate::promql_depth::check(query)?;
     let expr = p::parse(query).map_err(Error::Parse)?;
     match (Lowering { src: query }).lower(&expr)? {
         Lowered::Vector(plan) => Ok(plan),
