@@ -25,20 +25,34 @@ const BASE_T: i64 = 1_000_000;
 #[derive(Arbitrary, Debug)]
 enum Op {
     /// Samples at the model's newest time + `dt` (negative: out of order).
-    Append { samples: Vec<(u8, i16, u8)>, by_ref: bool },
+    Append {
+        samples: Vec<(u8, i16, u8)>,
+        by_ref: bool,
+    },
     Flush,
     Seal,
     Crash,
     Reopen,
-    Select { series: u8, from: i16, len: u16 },
+    Select {
+        series: u8,
+        from: i16,
+        len: u16,
+    },
     /// Merges, then downsampling, as the compactor plans them.
     Compact,
     /// Retention by age: raw blocks whose data ends more than `keep_s` seconds before the
     /// newest sample are dropped.
-    Drop { keep_s: u16 },
+    Drop {
+        keep_s: u16,
+    },
     /// A range query ending at the newest sample: `func` over windows of `range_s`
     /// seconds every `step_s` seconds, `steps` steps.
-    Query { func: u8, range_s: u8, step_s: u8, steps: u8 },
+    Query {
+        func: u8,
+        range_s: u8,
+        step_s: u8,
+        steps: u8,
+    },
 }
 
 const FUNCS: [WindowFn; 5] = [WindowFn::Count, WindowFn::Sum, WindowFn::Max, WindowFn::Min, WindowFn::Last];
@@ -57,7 +71,13 @@ fn options() -> Options {
         tiers: vec![RollupTier { resolution_ms: 10_000, after_ms: 0, span_ms: 120_000 }],
         ..CompactionOptions::default()
     };
-    Options { partition_ms: 60_000, ooo_window_ms: 10_000, durability: Durability::Never, compaction, ..Options::default() }
+    Options {
+        partition_ms: 60_000,
+        ooo_window_ms: 10_000,
+        durability: Durability::Never,
+        compaction,
+        ..Options::default()
+    }
 }
 
 struct Run {
@@ -208,7 +228,11 @@ impl Run {
             ((i64::from(range_s) + 1) * 1000, (i64::from(step_s % 60) + 1) * 1000, self.max_t())
         } else {
             let tier = 10_000;
-            ((i64::from(range_s % 12) + 1) * tier, (i64::from(step_s % 6) + 1) * tier, (self.max_t() + tier - 1).div_euclid(tier) * tier)
+            (
+                (i64::from(range_s % 12) + 1) * tier,
+                (i64::from(step_s % 6) + 1) * tier,
+                (self.max_t() + tier - 1).div_euclid(tier) * tier,
+            )
         };
         let start = end - i64::from(steps % 64) * step;
         let q = RangeQuery { matchers: vec![Matcher::metric("fz")], start, end, step, range, func, agg: None };
@@ -223,7 +247,8 @@ impl Run {
             let mut points = Vec::new();
             let mut t = start;
             while t <= end {
-                let w: Vec<f64> = self.model.range((s, t - range + 1)..=(s, t)).map(|(_, v)| f64::from_bits(*v)).collect();
+                let w: Vec<f64> =
+                    self.model.range((s, t - range + 1)..=(s, t)).map(|(_, v)| f64::from_bits(*v)).collect();
                 if let (Some(first), Some(last)) = (w.first(), w.last()) {
                     let v = match func {
                         WindowFn::Count => w.len() as f64,

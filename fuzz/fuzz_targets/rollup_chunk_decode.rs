@@ -51,9 +51,12 @@ fuzz_target!(|data: &[u8]| {
             // The offsets columns hold f64 offsets: re-encoding is exact only when they
             // are integers an f64 holds exactly and the timestamps increase.
             let exact = all.end_t.windows(2).all(|w| w[0] < w[1])
-                && all.first_t.iter().chain(&all.last_t).zip(all.end_t.iter().chain(&all.end_t)).all(|(t, e)| {
-                    e.checked_sub(*t).is_some_and(|o| o.unsigned_abs() < 1 << 53)
-                });
+                && all
+                    .first_t
+                    .iter()
+                    .chain(&all.last_t)
+                    .zip(all.end_t.iter().chain(&all.end_t))
+                    .all(|(t, e)| e.checked_sub(*t).is_some_and(|o| o.unsigned_abs() < 1 << 53));
             if exact {
                 round_trip(&all);
             }

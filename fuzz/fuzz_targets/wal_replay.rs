@@ -29,7 +29,8 @@ fn setup(data: &[u8], with_next: bool) -> Option<tempfile::TempDir> {
         let (wal, _) = Wal::open(next.path(), opts, RecoveryMode::TruncateTornTail, |_, _, _| {}).ok()?;
         wal.append(&[(7, b"after".as_slice())]).ok()?;
         wal.close().ok()?;
-        std::fs::copy(next.path().join("00000000000000000001.wal"), dir.path().join("00000000000000000002.wal")).ok()?;
+        std::fs::copy(next.path().join("00000000000000000001.wal"), dir.path().join("00000000000000000002.wal"))
+            .ok()?;
     }
     Some(dir)
 }
