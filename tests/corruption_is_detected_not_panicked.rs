@@ -1,94 +1,23 @@
-//! Damage every kind of file (WAL segment, series log segment, block chunks, index, meta)
-//! by flipping single bytes at many offsets and by truncating it at several lengths. Each
-//! time, on a fresh copy of a pristine directory, opening must either fail with a typed
-//! corruption error or succeed with exactly the right data: the only loss allowed is a
-//! suffix of the last WAL segment's records when the damage makes a torn tail. A read
-//! that touches a damaged chunk must fail with `Error::Corruption`. Never a panic, never a
-//! wrong value. Salvage mode must keep the undamaged data and move damaged files aside.
+//! Strict recovery (`RecoveryMode::TruncateTornTail`): damage every kind of file (WAL
+//! segment, series log segment, block chunks, index, meta) by flipping single bytes at
+//! many offsets and by truncating it at several lengths. Each time, on a fresh copy of a
+//! pristine directory, opening must either fail with a typed corruption error or succeed
+//! with exactly the right data: the only loss allowed is a suffix of the last WAL
+//! segment's records when the damage makes a torn tail. A read that touches a damaged
+//! chunk must fail with `Error::Corruption`. Never a panic, never a wrong value. (What
+//! salvage, the default, does with the same damage: `corruption_matrix_salvage_quarantines`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use chronolith::{Batch, Db, Error, Labels, Matcher, Options, RecoveryMode};
+mod corruption_common;
+use chronolith::{Db, Error, Matcher, RecoveryMode};
 use common::copy_dir;
+use corruption_common::{
+    block_dirs, build_pristine, expected, options, segments, Data, END, NAMES, STEP_MS, TAIL_START,
+};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-
-const STEP_MS: i64 = 2_000;
-/// Batches below this time are sealed into blocks (partitions [0, 60 s) and [60 s, 120 s)).
-const SEALED_END: i64 = 120_000;
-/// Batches from here on are in the last WAL segment (the second session).
-const TAIL_START: i64 = 150_000;
-const END: i64 = 170_000;
-const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
-
-fn options(mode: RecoveryMode) -> Options {
-    Options { partition_ms: 60_000, ooo_window_ms: 10_000, recovery_mode: mode, ..Options::default() }
-}
-
-fn labels(k: usize) -> Labels {
-    Labels::metric("corrupt_test", [("series", NAMES[k])]).unwrap()
-}
-
-/// Series `e` only exists in the second session.
-fn series_at(t: i64) -> std::ops::Range<usize> {
-    if t >= TAIL_START {
-        0..5
-    } else {
-        0..4
-    }
-}
-
-fn value(k: usize, t: i64) -> f64 {
-    match (t / STEP_MS + k as i64) % 7 {
-        0 => (k as f64) * 100.0 + (t as f64) / 1000.0,
-        1 => -1.25,
-        2 => f64::NAN,
-        _ => ((t / STEP_MS) * 37 % 1000) as f64 * 0.25 + k as f64,
-    }
-}
-
-/// series index -> (t -> value bits)
-type Data = BTreeMap<usize, BTreeMap<i64, u64>>;
-
-fn expected() -> Data {
-    let mut d = Data::new();
-    let mut t = 0;
-    while t < END {
-        for k in series_at(t) {
-            d.entry(k).or_default().insert(t, value(k, t).to_bits());
-        }
-        t += STEP_MS;
-    }
-    d
-}
-
-fn write_batches(db: &Db, from: i64, to: i64) {
-    let mut t = from;
-    while t < to {
-        let mut b = Batch::new();
-        for k in series_at(t) {
-            b.add_labels(labels(k), t, value(k, t));
-        }
-        let r = db.append(&b).unwrap();
-        assert!(r.rejected.is_empty());
-        t += STEP_MS;
-    }
-}
-
-/// Two sealed blocks, a sealed WAL segment (first session's tail), and the second session's
-/// segment left unsealed by a close, holding one batch per record.
-fn build_pristine(dir: &Path) {
-    let db = Db::open(dir, options(RecoveryMode::TruncateTornTail)).unwrap();
-    write_batches(&db, 0, SEALED_END);
-    db.seal().unwrap();
-    write_batches(&db, SEALED_END, TAIL_START);
-    db.close().unwrap();
-    let db = Db::open(dir, options(RecoveryMode::TruncateTornTail)).unwrap();
-    write_batches(&db, TAIL_START, END);
-    db.close().unwrap();
-    std::fs::remove_file(dir.join("LOCK")).ok();
-}
 
 struct Pristine {
     _tmp: tempfile::TempDir,
@@ -99,32 +28,12 @@ impl Pristine {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("pristine");
-        build_pristine(&dir);
+        build_pristine(&dir, false);
         // The shape this test relies on.
         assert_eq!(segments(&dir.join("wal")).len(), 2, "{:?}", segments(&dir.join("wal")));
         assert_eq!(block_dirs(&dir).len(), 2);
         Self { _tmp: tmp, dir }
     }
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn block_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("blocks"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('b') && n.len() == 17))
-        .collect();
-    v.sort();
-    v
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -417,79 +326,5 @@ fn damaged_block_files_are_detected() {
             eprintln!("{}/{f}: {failed} refused, {opened} opened", block.display());
             assert_eq!(opened, 0, "damage to {f} must be refused at open");
         }
-    }
-}
-
-fn salvage_copy(p: &Pristine) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("db");
-    copy_dir(&p.dir, &dir);
-    (tmp, dir)
-}
-
-fn reads_of(o: Outcome) -> Vec<Read> {
-    match o {
-        Outcome::Opened(r) => r,
-        Outcome::OpenFailed => panic!("open failed"),
-    }
-}
-
-#[test]
-fn salvage_keeps_undamaged_data_and_moves_damage_aside() {
-    let p = Pristine::new();
-    let want = expected();
-
-    // A damaged middle WAL segment: refused by default, salvaged on request.
-    let (_t1, dir) = salvage_copy(&p);
-    let seg = segments(&dir.join("wal"))[0].clone();
-    let len = std::fs::metadata(&seg).unwrap().len() as usize;
-    apply(&seg, Damage::Flip { offset: len / 2, mask: 0x20 });
-    assert!(matches!(open_and_read(&dir, RecoveryMode::TruncateTornTail), Ok(Outcome::OpenFailed)));
-    let reads = reads_of(open_and_read(&dir, RecoveryMode::Salvage).unwrap());
-    let damaged = dir.join("wal").join("damaged").join(seg.file_name().unwrap());
-    assert!(damaged.is_file(), "{} missing", damaged.display());
-    assert_eq!(std::fs::metadata(&damaged).unwrap().len() as usize, len, "the original is kept whole");
-    // Blocks and the last segment are whole; the damaged segment keeps a prefix of batches.
-    for (k, r) in reads.iter().enumerate() {
-        let got = r.as_ref().unwrap();
-        let w = &want[&k];
-        for (t, b) in w {
-            let in_damaged = (SEALED_END..TAIL_START).contains(t);
-            if !in_damaged {
-                assert_eq!(got.get(t), Some(b), "series {} t={t}", NAMES[k]);
-            }
-        }
-        for (t, b) in got {
-            assert_eq!(w.get(t), Some(b), "series {} t={t}", NAMES[k]);
-        }
-        let kept: Vec<i64> = got.keys().copied().filter(|t| (SEALED_END..TAIL_START).contains(t)).collect();
-        let prefix: Vec<i64> = (SEALED_END..TAIL_START).step_by(STEP_MS as usize).take(kept.len()).collect();
-        assert_eq!(kept, prefix, "series {}: salvage keeps a prefix of the damaged segment", NAMES[k]);
-        assert!(kept.len() < 15, "series {}: nothing of the damaged segment was dropped", NAMES[k]);
-    }
-    // Repaired for good: a default open now works and reads the same.
-    assert_eq!(reads_of(open_and_read(&dir, RecoveryMode::TruncateTornTail).unwrap()), reads);
-
-    // A damaged block (meta, index, or a chunk, which salvage finds by reading every
-    // chunk at open): moved aside whole, the rest kept.
-    for file in ["meta", "index", "chunks"] {
-        let (_t2, dir) = salvage_copy(&p);
-        let block = block_dirs(&dir)[0].clone();
-        let f = block.join(file);
-        let len = std::fs::metadata(&f).unwrap().len() as usize;
-        apply(&f, Damage::Flip { offset: len / 2, mask: 0x01 });
-        if file != "chunks" {
-            assert!(matches!(open_and_read(&dir, RecoveryMode::TruncateTornTail), Ok(Outcome::OpenFailed)));
-        }
-        let reads = reads_of(open_and_read(&dir, RecoveryMode::Salvage).unwrap());
-        let aside = dir.join("damaged").join(block.file_name().unwrap());
-        assert!(aside.join(file).is_file(), "{} missing", aside.display());
-        assert!(!block.exists());
-        for (k, r) in reads.iter().enumerate() {
-            let got = r.as_ref().unwrap();
-            let w: BTreeMap<i64, u64> = want[&k].iter().filter(|(t, _)| **t >= 60_000).map(|(t, b)| (*t, *b)).collect();
-            assert_eq!(got, &w, "{file}: series {} keeps everything outside the damaged block", NAMES[k]);
-        }
-        assert_eq!(reads_of(open_and_read(&dir, RecoveryMode::TruncateTornTail).unwrap()), reads);
     }
 }

@@ -14,10 +14,12 @@
 //! `CHRONOLITH_CRASH_SEED=S` the seed of the kill delays.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod kill9_common;
+
 use chronolith::{Batch, Db, Labels, Options, SeriesId};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "CHRONOLITH_CRASH_CHILD";
@@ -95,17 +97,6 @@ fn child(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
 
 // ---------------------------------------------------------------- parent
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// Opens the directory and checks that batches `from_batch..=N` are all present and exact,
 /// with `N >= acked`, and nothing else is there. Returns the number of batches present.
 fn verify(dir: &Path, acked: Option<u64>, from_batch: u64) -> Result<u64, String> {
@@ -160,13 +151,10 @@ fn verify(dir: &Path, acked: Option<u64>, from_batch: u64) -> Result<u64, String
 
 fn parent() {
     let cycles: u64 = std::env::var("CHRONOLITH_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let seed: u64 = std::env::var("CHRONOLITH_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-    });
-    let mut rng = Rng(seed | 1);
+    let seed = kill9_common::seed("CHRONOLITH_CRASH_SEED");
+    let mut rng = kill9_common::Rng::new(seed);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let exe = std::env::current_exe().unwrap();
     let mut acked: Option<u64> = None;
     let mut cycles_with_acks = 0;
     let mut killed_before_start = 0;
@@ -175,52 +163,16 @@ fn parent() {
         let kill_during_open = rng.below(6) == 0;
         let delay = Duration::from_millis(if kill_during_open { rng.below(40) } else { 20 + rng.below(281) });
         let stderr_path = tmp.path().join(format!("child-{cycle}.stderr"));
-        let mut child = Command::new(&exe)
-            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
-        let reader = std::thread::spawn(move || {
-            let mut last_ack: Option<u64> = None;
-            let mut started = false;
-            let mut errors = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(n) = line.strip_prefix("ACK ") {
-                    last_ack = n.trim().parse().ok().or(last_ack);
-                } else if line.contains("START ") {
-                    // libtest prints "test <name> ... " without a newline first.
-                    started = true;
-                    let _ = started_tx.send(());
-                } else if line.contains("panicked") || line.starts_with("ERR") {
-                    errors.push(line);
-                }
-            }
-            (last_ack, started, errors)
-        });
+        let stderr_file = Stdio::from(std::fs::File::create(&stderr_path).unwrap());
         // Most kills count from the moment the child has opened the directory (so a slow
         // machine still makes progress); some from the spawn, to land inside recovery.
-        if !kill_during_open {
-            let _ = started_rx.recv_timeout(Duration::from_secs(30));
-        }
-        std::thread::sleep(delay);
-        let still_running = child.try_wait().unwrap().is_none();
-        child.kill().unwrap(); // SIGKILL
-        let status = child.wait().unwrap();
-        let (last_ack, started, errors) = reader.join().unwrap();
+        let heard = kill9_common::run_and_kill(TEST_NAME, CHILD_ENV, &dir, stderr_file, delay, kill_during_open);
         let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         assert!(
-            still_running && errors.is_empty(),
-            "cycle {cycle} (seed {seed}): child stopped by itself ({status:?}) or failed: {errors:?}\n{stderr}"
+            heard.killed_cleanly(),
+            "cycle {cycle} (seed {seed}): child stopped by itself or failed: {heard:?}\n{stderr}"
         );
-        {
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(status.signal(), Some(libc::SIGKILL), "cycle {cycle}: {status:?}");
-        }
+        let (last_ack, started) = (heard.last_ack, heard.started);
         if !started {
             killed_before_start += 1;
         }
@@ -250,13 +202,5 @@ fn parent() {
 
 #[test]
 fn acknowledged_batches_survive_kill9() {
-    match std::env::var_os(CHILD_ENV) {
-        Some(dir) => {
-            if let Err(e) = child(Path::new(&dir)) {
-                println!("ERR {e}");
-                std::process::exit(3);
-            }
-        }
-        None => parent(),
-    }
+    kill9_common::child_or_parent(CHILD_ENV, child, parent);
 }

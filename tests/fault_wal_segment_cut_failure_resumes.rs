@@ -93,3 +93,34 @@ fn seal_cut_enospc_keeps_samples() {
     let e = open(dir.path());
     ledger.verify(&e);
 }
+
+#[test]
+fn seal_segment_removal_eio_keeps_samples_and_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let mut ledger = Ledger::default();
+    for i in 0..30 {
+        ledger.append_round(&e, 1_000_000 + i * 1000).unwrap();
+    }
+    // The seal writes its blocks and cuts the WAL; removing the covered segments fails.
+    let wal_dir = dir.path().join(SAMPLE_LOG_DIR);
+    let guard = fault::inject(Rule::new(&wal_dir, Op::Remove, Fault::Eio));
+    let err = e.seal_all().unwrap_err();
+    assert!(matches!(err, chronolith_engine::Error::Wal(chronolith_wal::Error::Io { op: "unlink", .. })), "{err}");
+    assert!(guard.failures() > 0);
+    ledger.verify(&e);
+    let segments_left = e.stats().wal_segments;
+    drop(guard);
+    // Appends go on; the next seal removes what the failed one could not.
+    for i in 30..40 {
+        ledger.append_round(&e, 1_000_000 + i * 1000).unwrap();
+    }
+    e.seal_all().unwrap();
+    assert!(e.stats().wal_segments < segments_left, "covered segments removed by the next seal");
+    ledger.append_round(&e, 2_000_000).unwrap();
+    drop(e);
+    let e = open(dir.path());
+    ledger.verify(&e);
+    let in_blocks: u64 = e.blocks().snapshot().iter().map(|b| b.meta().samples).sum();
+    assert_eq!(in_blocks + e.head().samples(), fault_common::read_all(&e).len() as u64, "stored once");
+}

@@ -1,5 +1,6 @@
 //! `stats().engine.recovery` says what open repaired: nothing after a clean shutdown, a
-//! torn WAL tail when the last write was cut, damaged files moved aside under salvage.
+//! torn WAL tail when the last write was cut, a damaged block moved aside by salvage (the
+//! default), with file, offset and what left the live data.
 
 use chronolith::{Batch, Db, Labels, Matcher, Options, RecoveryMode, RecoveryReport};
 use std::io::Write;
@@ -47,17 +48,25 @@ fn recovery_report_is_empty_when_clean_and_names_repairs() -> Result<(), Box<dyn
     db.seal()?;
     db.close()?;
 
-    // A damaged block under salvage: moved aside and reported.
+    // A damaged block: strict recovery refuses it; the default (salvage) moves it aside
+    // and reports the file, the offset and what left the live data.
     let block = std::fs::read_dir(dir.path().join("blocks"))?.filter_map(Result::ok).next().ok_or("no block")?.path();
     let meta = block.join("meta");
     let mut bytes = std::fs::read(&meta)?;
     bytes[20] ^= 0xff;
     std::fs::write(&meta, bytes)?;
-    assert!(Db::open(dir.path(), opts.clone()).is_err(), "default recovery refuses a damaged block");
-    let db = Db::open(dir.path(), Options { recovery_mode: RecoveryMode::Salvage, ..opts })?;
+    let strict = Options { recovery_mode: RecoveryMode::TruncateTornTail, ..opts.clone() };
+    assert!(Db::open(dir.path(), strict).is_err(), "strict recovery refuses a damaged block");
+    let db = Db::open(dir.path(), opts)?;
     let r = db.stats().engine.recovery;
     assert_eq!(r.moved_aside.len(), 1, "{r:?}");
-    assert!(r.moved_aside[0].contains("damaged"), "{r:?}");
-    assert!(dir.path().join("damaged").join(block.file_name().ok_or("name")?).is_dir());
+    assert_eq!(r.damage.len(), 1, "{r:?}");
+    let d = &r.damage[0];
+    assert_eq!((d.file.as_path(), d.offset), (meta.as_path(), 92), "{d:?}");
+    assert!(d.detail.contains("crc mismatch") && d.dropped.contains("whole"), "{d:?}");
+    let aside = dir.path().join("damaged").join(block.file_name().ok_or("name")?);
+    assert_eq!(d.kept_at.as_deref(), Some(aside.join("meta").as_path()));
+    assert!(aside.is_dir());
+    assert_eq!(count(&db)?, 40, "the damaged block's 60 samples are quarantined, the other block's 40 read");
     Ok(())
 }

@@ -29,8 +29,8 @@ pub enum Error {
     Overloaded { head_bytes: usize, head_bytes_max: usize, waited_ms: u64 },
     /// Another process holds the data directory.
     Locked(PathBuf),
-    /// The append (or `series_ref`) would create series beyond `Options::series_max`:
-    /// nothing of it was written. Appends naming only existing series still work.
+    /// `series_ref` would create a series beyond `Options::series_max`. (In an append,
+    /// such samples are rejected one by one with [`RejectReason::SeriesLimit`] instead.)
     SeriesLimit { limit: usize, series: usize, new: usize },
     /// A series ref that this database never issued.
     UnknownSeries(SeriesId),
@@ -111,6 +111,8 @@ pub enum RejectReason {
     UnknownSeries,
     /// The batch named the series by a label set that breaks the label rules.
     InvalidLabels,
+    /// The sample names a new series, and creating it would pass `Options::series_max`.
+    SeriesLimit,
 }
 
 impl fmt::Display for RejectReason {
@@ -120,6 +122,7 @@ impl fmt::Display for RejectReason {
             Self::DuplicateTimestamp => "duplicate timestamp with a different value",
             Self::UnknownSeries => "unknown series ref",
             Self::InvalidLabels => "invalid labels",
+            Self::SeriesLimit => "new series over the series limit",
         })
     }
 }

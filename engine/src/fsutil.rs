@@ -1,11 +1,13 @@
-//! Filesystem steps of atomic publication, in one place: the engine's side of the I/O
-//! seam. Each step first asks `chronolith_wal::fault::check` (a constant `None` unless
+//! Filesystem steps of atomic publication and removal, in one place: the engine's side of
+//! the I/O seam (every create, write, fsync, rename, directory fsync and removal of a
+//! block goes through here). Each step first asks `chronolith_wal::fault::check` (a constant `None` unless
 //! the `fault-injection` feature is on), so tests can make any of them fail with ENOSPC,
 //! EIO or a torn write. Every error names the path and the step.
 
 use crate::error::{Error, Result};
 use chronolith_wal::fault::{self, Fault, Op};
 use std::fs::{self, File};
+use std::io::Write;
 use std::path::Path;
 
 /// Fails with the injected error if a fault rule says so.
@@ -32,18 +34,35 @@ pub fn sync_file(f: &File, p: &Path) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(p, "fsync", e))
 }
 
-/// Writes a whole file and fsyncs it.
-pub fn write_synced(p: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
+/// Creates (or truncates) a file for writing.
+pub fn create_file(p: &Path) -> Result<File> {
     injected(p, Op::Create, "create")?;
-    let mut f = File::create(p).map_err(|e| Error::io(p, "create", e))?;
+    File::create(p).map_err(|e| Error::io(p, "create", e))
+}
+
+/// Writes `parts` one after another to `w` (a file, or a buffer in front of the file at
+/// `p`). An injected torn write puts a prefix of them into `w` before failing.
+pub fn write_parts(w: &mut impl Write, p: &Path, parts: &[&[u8]]) -> Result<()> {
     if let Some(fault) = fault::check(p, Op::Write) {
-        if let Fault::Torn { keep } = fault {
-            let _ = f.write_all(&bytes[..keep.min(bytes.len())]);
+        if let Fault::Torn { mut keep } = fault {
+            for part in parts {
+                let n = keep.min(part.len());
+                let _ = w.write_all(&part[..n]);
+                keep -= n;
+            }
         }
         return Err(Error::io(p, "write", fault.error()));
     }
-    f.write_all(bytes).map_err(|e| Error::io(p, "write", e))?;
+    for part in parts {
+        w.write_all(part).map_err(|e| Error::io(p, "write", e))?;
+    }
+    Ok(())
+}
+
+/// Writes a whole file and fsyncs it.
+pub fn write_synced(p: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = create_file(p)?;
+    write_parts(&mut f, p, &[bytes])?;
     sync_file(&f, p)
 }
 
@@ -52,7 +71,19 @@ pub fn rename(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).map_err(|e| Error::io(from, "rename", e))
 }
 
+/// Makes `to` another name of `from` (a hard link), copying if links are not supported.
+pub fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    injected(to, Op::Create, "link")?;
+    if fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    fs::copy(from, to).map_err(|e| Error::io(from, "copy", e))?;
+    let f = File::open(to).map_err(|e| Error::io(to, "open", e))?;
+    sync_file(&f, to)
+}
+
 pub fn remove_dir_all(p: &Path) -> Result<()> {
+    injected(p, Op::Remove, "remove directory")?;
     match fs::remove_dir_all(p) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(p, "remove directory", e)),
         _ => Ok(()),

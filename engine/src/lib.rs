@@ -16,6 +16,7 @@ mod labels;
 mod matcher;
 mod options;
 mod registry;
+mod salvage;
 mod stats;
 mod types;
 mod varint;
@@ -28,7 +29,8 @@ pub use labels::{LabelLimits, Labels};
 pub use matcher::{parse_selector, MatchOp, Matcher};
 pub use options::{parse_duration_ms, CompactionOptions, Options, Retention, RollupTier, SelectorRetention};
 pub use registry::Registry;
-pub use stats::{EngineStats, RecoveryReport, RejectCounts};
+pub use salvage::DAMAGED_DIR;
+pub use stats::{Damage, EngineStats, RecoveryReport, RejectCounts};
 pub use types::{Sample, SeriesId, Timestamp};
 
 pub use chronolith_wal::{Durability, RecoveryMode};

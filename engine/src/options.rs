@@ -17,8 +17,26 @@ pub struct Options {
     /// acknowledged sample survives a process kill; only `Always` survives power loss.
     pub durability: Durability,
     pub wal_segment_bytes_max: u64,
-    /// What to do with a damaged WAL on open: truncate a torn tail (default) and fail on
-    /// damage elsewhere, or salvage what is valid and move damaged segments aside.
+    /// What open does with damaged files.
+    ///
+    /// `Salvage` (default): keep everything that checks out and quarantine the rest in
+    /// `damaged/` (moved or hard-linked there, never deleted): a torn WAL tail is cut (its
+    /// bytes kept), a damaged WAL record is skipped up to the next valid one, a block with
+    /// a damaged chunk is rewritten without that chunk, a block with a damaged `index` or
+    /// `meta` (or any damaged rollup block) is moved aside whole. Every chunk's CRC is
+    /// checked at open to find such damage (sequential reads, no decoding). What was found
+    /// and what left the live data is in `stats().engine.recovery.damage`.
+    ///
+    /// `TruncateTornTail` (strict): cut a torn WAL tail, and fail the open with
+    /// `Error::Corruption` (file, offset, expected/found) on any other damage, changing
+    /// nothing; chunks are checked only when read. For operators who want to look before
+    /// anything is moved (`chronolith check` reports the same findings read-only).
+    ///
+    /// Why salvage is the default: damage is found at open, typically after a crash or a
+    /// disk fault, when nobody is watching; refusing to start turns one damaged chunk into
+    /// an outage and leaves the fix to a person, while salvage keeps serving every sample
+    /// that is intact and loses nothing that could be read, since the damaged bytes are
+    /// kept aside and reported.
     pub recovery_mode: RecoveryMode,
     /// Bound on head memory. Past it, `append` waits for sealing up to
     /// `overload_wait_ms` and then returns `Error::Overloaded`.
@@ -28,9 +46,11 @@ pub struct Options {
     // --- compaction, downsampling, retention (issue 4) ---
     /// Merging, downsampling and retention: the policies the compaction worker applies.
     pub compaction: CompactionOptions,
-    /// Bound on distinct series (cardinality). An append or `series_ref` that would create
-    /// series past it fails with `Error::SeriesLimit` and writes nothing; appends naming
-    /// only existing series go on. `None` (default): unlimited.
+    /// Bound on distinct series (cardinality). In an append, each sample naming a new
+    /// series past it is rejected on its own (`RejectReason::SeriesLimit`, counted in
+    /// `stats()`), while the rest of the batch, existing series and new ones that still
+    /// fit, is stored; `series_ref` for a new series past it fails with
+    /// `Error::SeriesLimit`. `None` (default): unlimited.
     pub series_max: Option<usize>,
 }
 
@@ -41,7 +61,7 @@ impl Default for Options {
             ooo_window_ms: 5 * 60 * 1000,
             durability: Durability::Always,
             wal_segment_bytes_max: 64 << 20,
-            recovery_mode: RecoveryMode::TruncateTornTail,
+            recovery_mode: RecoveryMode::Salvage,
             head_bytes_max: 512 << 20,
             overload_wait_ms: 1000,
             label_limits: LabelLimits::default(),

@@ -54,6 +54,30 @@ impl Registry {
         SeriesId(self.inner.read().max_id + 1)
     }
 
+    /// Never hands out ids up to `id` (ids a damaged series log lost: samples may still
+    /// name them).
+    pub fn reserve_through(&self, id: SeriesId) {
+        let mut g = self.inner.write();
+        g.max_id = g.max_id.max(id.0);
+    }
+
+    /// Whether `id` names a known series.
+    pub fn contains(&self, id: SeriesId) -> bool {
+        self.labels(id).is_some()
+    }
+
+    /// True when some id below the highest is unknown (a damaged series log lost it), so
+    /// a ref below the next id is not necessarily a series.
+    pub fn has_holes(&self) -> bool {
+        let g = self.inner.read();
+        (g.count as u64) < g.max_id
+    }
+
+    /// One flag per id (index = id): is it a known series.
+    pub fn known_ids(&self) -> Vec<bool> {
+        self.inner.read().by_id.iter().map(Option::is_some).collect()
+    }
+
     /// Inserts `id → labels`. Returns false (and changes nothing) when the id is taken by
     /// a different label set or the labels already have another id: the caller decides
     /// whether that is corruption.

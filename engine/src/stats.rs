@@ -10,6 +10,7 @@ pub struct RejectCounts {
     pub duplicate_timestamp: u64,
     pub unknown_series: u64,
     pub invalid_labels: u64,
+    pub series_limit: u64,
 }
 
 /// What the last open had to repair. Empty after a clean shutdown.
@@ -23,6 +24,29 @@ pub struct RecoveryReport {
     pub leftovers_removed: usize,
     /// Samples dropped because the series log lost their series (salvage only).
     pub samples_dropped: u64,
+    /// Every damaged part found, one entry each: the structured form of `torn_tails` and
+    /// `moved_aside`.
+    pub damage: Vec<Damage>,
+}
+
+/// One damaged part of one file, and what open did about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// The file as it was named when open found it.
+    pub file: std::path::PathBuf,
+    /// Byte offset of the first damaged byte in that file.
+    pub offset: u64,
+    /// Damaged bytes from `offset`, when known (0: unknown, or the file ends there).
+    pub len: u64,
+    /// What was expected and what was found.
+    pub detail: String,
+    /// A torn WAL tail (a write cut short; never acknowledged under `Durability::Always`
+    /// unless a bit flip hit the last record, which looks the same).
+    pub torn_tail: bool,
+    /// Where the original bytes are kept (never deleted), if anywhere.
+    pub kept_at: Option<std::path::PathBuf>,
+    /// What left the live data because of it.
+    pub dropped: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -70,6 +94,7 @@ pub(crate) struct Counters {
     pub duplicate_timestamp: AtomicU64,
     pub unknown_series: AtomicU64,
     pub invalid_labels: AtomicU64,
+    pub series_limit: AtomicU64,
     pub samples_replayed: AtomicU64,
     pub replay_micros: AtomicU64,
     pub open_micros: AtomicU64,
@@ -85,6 +110,7 @@ impl Counters {
             RejectReason::DuplicateTimestamp => &self.duplicate_timestamp,
             RejectReason::UnknownSeries => &self.unknown_series,
             RejectReason::InvalidLabels => &self.invalid_labels,
+            RejectReason::SeriesLimit => &self.series_limit,
         };
         c.fetch_add(1, Relaxed);
     }
@@ -95,6 +121,7 @@ impl Counters {
             duplicate_timestamp: self.duplicate_timestamp.load(Relaxed),
             unknown_series: self.unknown_series.load(Relaxed),
             invalid_labels: self.invalid_labels.load(Relaxed),
+            series_limit: self.series_limit.load(Relaxed),
         }
     }
 }

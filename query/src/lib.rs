@@ -11,6 +11,7 @@ mod eval;
 mod limits;
 mod plan;
 mod promql;
+mod promql_depth;
 mod read;
 mod rollup;
 mod stepper;

@@ -31,6 +31,9 @@ pub enum Parsed {
 
 /// Like [`parse_promql`], but a scalar-only expression is a value, not an error.
 pub fn parse_promql_expr(query: &str) -> Result<Parsed> {
+    // promql-parser recurses once per nesting level or chained operator: refuse what
+    // would overflow the stack before it parses.
+    crate::promql_depth::check(query)?;
     let expr = p::parse(query).map_err(Error::Parse)?;
     Ok(match (Lowering { src: query }).lower(&expr)? {
         Lowered::Vector(plan) => Parsed::Vector(plan),

@@ -9,6 +9,15 @@ use std::path::Path;
 
 pub const SERIES: usize = 6;
 
+/// A scratch directory for a fault test. The faults are injected, not real, so these
+/// tests need no real disk: on tmpfs (`/dev/shm`, when writable) their many fsyncs cost
+/// nothing and the cases run in a fraction of the time.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let on_shm = if shm.is_dir() { tempfile::tempdir_in(shm).ok() } else { None };
+    on_shm.unwrap_or_else(|| tempfile::tempdir().unwrap())
+}
+
 pub fn options() -> Options {
     Options { partition_ms: 60_000, ooo_window_ms: 10_000, ..Options::default() }
 }

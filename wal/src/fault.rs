@@ -29,6 +29,8 @@ pub enum Op {
     SyncDir,
     /// Shrinking a file (the WAL's roll-back after a failed write).
     Truncate,
+    /// Removing a file or directory (WAL segment removal, block retention and clean-up).
+    Remove,
 }
 
 /// What an injected call does instead of its real work.
@@ -44,6 +46,12 @@ pub enum Fault {
         /// Bytes that do reach the file.
         keep: usize,
     },
+    /// A slow disk: the call waits `ms` milliseconds, then does its real work. [`check`]
+    /// sleeps itself and returns `None` for it, so callers never see this variant.
+    Delay {
+        /// How long each matching call is held up.
+        ms: u64,
+    },
 }
 
 impl Fault {
@@ -52,7 +60,8 @@ impl Fault {
     pub fn error(self) -> std::io::Error {
         match self {
             Fault::NoSpace | Fault::Torn { .. } => std::io::Error::from_raw_os_error(ENOSPC),
-            Fault::Eio => std::io::Error::from_raw_os_error(EIO),
+            // `Delay` never fails a call (`check` does not return it); EIO if misused.
+            Fault::Eio | Fault::Delay { .. } => std::io::Error::from_raw_os_error(EIO),
         }
     }
 }
@@ -100,7 +109,8 @@ impl Rule {
 }
 
 /// Asks the rule table whether the call `op` on `path` fails, counting it against the
-/// first matching rule. `None`: do the real call.
+/// first matching rule. `None`: do the real call (after the wait of a [`Fault::Delay`]
+/// rule, which this function sleeps itself).
 #[cfg(any(test, feature = "fault-injection"))]
 #[must_use]
 pub fn check(path: &Path, op: Op) -> Option<Fault> {
@@ -144,7 +154,7 @@ mod table {
     }
 
     impl FaultGuard {
-        /// Calls this rule has failed so far.
+        /// Calls this rule has failed (or, for [`Fault::Delay`], held up) so far.
         #[must_use]
         pub fn failures(&self) -> u64 {
             lock().iter().find(|a| a.id == self.id).map_or(0, |a| a.failed)
@@ -185,6 +195,14 @@ mod table {
             return None;
         }
         armed.failed += 1;
-        Some(armed.rule.fault)
+        match armed.rule.fault {
+            Fault::Delay { ms } => {
+                // Sleep without holding the table, so other calls (and other tests) go on.
+                drop(rules);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                None
+            }
+            fault => Some(fault),
+        }
     }
 }

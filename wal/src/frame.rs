@@ -96,19 +96,12 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Frame<'_>, Bad> {
     Ok(Frame { record_type, payload, frame_len })
 }
 
-/// True if some byte offset after `start` begins a valid frame (used to tell a torn tail
-/// from damage followed by good data).
-pub(crate) fn any_valid_frame_after(buf: &[u8], start: usize) -> bool {
-    let mut p = start + 1;
-    while p + FRAME_HEADER_BYTES <= buf.len() {
-        let h = &buf[p..p + FRAME_HEADER_BYTES];
-        // Cheap filter before the CRC: the payload must fit in the file.
-        if (le_u32(&h[4..8]) as usize) <= buf.len() - p - FRAME_HEADER_BYTES && decode(&buf[p..]).is_ok() {
-            return true;
-        }
-        p += 1;
-    }
-    false
+/// True if a valid frame starts at byte `p` of `buf` (used to resynchronise after damage,
+/// and to tell a torn tail from damage followed by good data).
+pub(crate) fn is_valid_frame_at(buf: &[u8], p: usize) -> bool {
+    let Some(h) = buf.get(p..p + FRAME_HEADER_BYTES) else { return false };
+    // Cheap filter before the CRC: the payload must fit in the file.
+    (le_u32(&h[4..8]) as usize) <= buf.len() - p - FRAME_HEADER_BYTES && decode(&buf[p..]).is_ok()
 }
 
 #[cfg(test)]
@@ -164,8 +157,8 @@ mod tests {
     #[test]
     fn resync_finds_later_frame() {
         let mut buf = vec![0u8; 20];
-        assert!(!any_valid_frame_after(&buf, 0));
+        assert!(!(1..buf.len()).any(|p| is_valid_frame_at(&buf, p)));
         buf.extend_from_slice(&frame(2, b"abc"));
-        assert!(any_valid_frame_after(&buf, 0));
+        assert_eq!((1..buf.len()).find(|&p| is_valid_frame_at(&buf, p)), Some(20));
     }
 }

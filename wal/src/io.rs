@@ -141,6 +141,7 @@ impl Fs {
     }
 
     pub(crate) fn remove(&self, path: &Path) -> Result<()> {
+        injected(path, Op::Remove, "unlink")?;
         fs::remove_file(path).map_err(|e| Error::io(path, "unlink", e))
     }
 

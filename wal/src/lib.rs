@@ -40,7 +40,7 @@ use parking_lot::{Condvar, Mutex};
 pub use error::{Error, Result};
 pub use frame::{FRAME_HEADER_BYTES, MAX_RECORD_BYTES, SEAL_FRAME_BYTES, SEAL_RECORD_TYPE};
 pub use options::{Durability, Position, RecoveryMode, ReplayReport, SalvageEvent, SegmentId, WalOptions, WalStats};
-pub use replay::{verify, SegmentHealth, DAMAGED_DIR};
+pub use replay::{verify, DamagedRange, SegmentHealth, DAMAGED_DIR};
 pub use segment::{FORMAT_VERSION, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC};
 pub use tail::{TailGap, TailRead, TailReader};
 

@@ -53,8 +53,9 @@ pub enum RecoveryMode {
     /// [`crate::Error::Corruption`].
     #[default]
     TruncateTornTail,
-    /// Keep every valid record before any damage; move the damaged file to `damaged/`, rewrite
-    /// its valid prefix under the same id, and continue with later segments.
+    /// Keep every valid record: skip each damaged range up to the next frame that
+    /// validates, move the damaged file to `damaged/` (never deleted), rewrite its valid
+    /// records under the same id, and continue with later segments.
     Salvage,
 }
 
@@ -85,17 +86,22 @@ pub struct ReplayReport {
     pub bytes: u64,
     /// A torn tail that was cut: (segment, offset cut at, bytes dropped).
     pub truncated_tail: Option<(SegmentId, u64, u64)>,
+    /// Where the bytes that cut dropped are kept (`damaged/<segment>.wal.torn`), unless
+    /// they were all zeros.
+    pub torn_tail_kept_at: Option<PathBuf>,
     /// Damaged segments moved aside in [`RecoveryMode::Salvage`].
     pub salvaged: Vec<SalvageEvent>,
 }
 
-/// One damaged segment handled by [`RecoveryMode::Salvage`].
+/// One damaged byte range of a segment, cut out by [`RecoveryMode::Salvage`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SalvageEvent {
     /// The damaged segment.
     pub segment: SegmentId,
-    /// Offset of the first bad byte range (records from here on were dropped).
+    /// Offset of the first bad byte (in the original file).
     pub offset: u64,
+    /// Bytes dropped from `offset` (up to the next valid frame or the end of the file).
+    pub bytes: u64,
     /// Where the original, untouched file now lives (under `dir/damaged/`).
     pub moved_to: PathBuf,
     /// Why the bytes at `offset` did not validate.

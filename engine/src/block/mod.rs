@@ -11,7 +11,7 @@ mod writer;
 
 pub use index::{decode as decode_index, ChunkRef, Index};
 pub use meta::{BlockMeta, META_VERSION, META_VERSION_ROLLUP};
-pub use reader::Block;
+pub use reader::{Block, ChunkDamage};
 pub use writer::{BlockWriter, SEALED_CHUNK_SAMPLES_MAX};
 
 pub const CHUNKS_FILE: &str = "chunks";

@@ -15,6 +15,25 @@ use memmap2::Mmap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+/// One damaged part of a block's `chunks` file, as found by [`Block::open_lenient`] (the
+/// whole file: wrong size, bad header) or [`Block::damaged_chunks`] (one chunk frame).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkDamage {
+    pub file: PathBuf,
+    pub offset: u64,
+    /// What was expected and what was found.
+    pub detail: String,
+    /// For a damaged chunk: its series and its index entry.
+    pub series: Option<SeriesId>,
+    pub chunk: Option<ChunkRef>,
+}
+
+impl ChunkDamage {
+    fn file(path: &Path, offset: u64, detail: String) -> Self {
+        Self { file: path.to_path_buf(), offset, detail, series: None, chunk: None }
+    }
+}
+
 #[derive(Debug)]
 pub struct Block {
     dir: PathBuf,
@@ -27,6 +46,22 @@ impl Block {
     /// Opens and checks a block; `on_series` receives every series' labels (the engine
     /// registers them).
     pub fn open(dir: &Path, on_series: impl FnMut(SeriesId, Labels)) -> Result<Self> {
+        let (block, damage) = Self::open_inner(dir, on_series)?;
+        match damage.into_iter().next() {
+            Some(d) => Err(Error::corrupt(d.file, d.offset, d.detail)),
+            None => Ok(block),
+        }
+    }
+
+    /// Opens a block whose `meta` and `index` check out, tolerating a `chunks` file of the
+    /// wrong size or with a bad header: those are returned as damage (the chunk frames
+    /// are still checked one by one by [`Block::damaged_chunks`]). For salvage and
+    /// `chronolith check`.
+    pub fn open_lenient(dir: &Path, on_series: impl FnMut(SeriesId, Labels)) -> Result<(Self, Vec<ChunkDamage>)> {
+        Self::open_inner(dir, on_series)
+    }
+
+    fn open_inner(dir: &Path, on_series: impl FnMut(SeriesId, Labels)) -> Result<(Self, Vec<ChunkDamage>)> {
         let meta_path = dir.join(META_FILE);
         let meta = BlockMeta::decode(&fsutil::read(&meta_path)?, &meta_path)?;
         let index_path = dir.join(INDEX_FILE);
@@ -42,18 +77,61 @@ impl Block {
         let chunks_path = dir.join(CHUNKS_FILE);
         let f = File::open(&chunks_path).map_err(|e| Error::io(&chunks_path, "open", e))?;
         let chunks = map_readonly(&f).map_err(|e| Error::io(&chunks_path, "mmap", e))?;
+        let mut damage = Vec::new();
         if chunks.len() as u64 != meta.chunks_bytes {
-            return Err(Error::corrupt(
+            damage.push(ChunkDamage::file(
                 &chunks_path,
-                chunks.len() as u64,
+                chunks.len().min(meta.chunks_bytes as usize) as u64,
                 format!("chunks file is {} bytes, meta says {}", chunks.len(), meta.chunks_bytes),
             ));
         }
         let version = if meta.is_rollup() { CHUNKS_VERSION_ROLLUP } else { CHUNKS_VERSION };
-        if chunks.len() < 8 || chunks[0..4] != CHUNKS_MAGIC || chunks[4..8] != version.to_le_bytes() {
-            return Err(Error::corrupt(&chunks_path, 0, "bad chunks header"));
+        let expected: Vec<u8> = [CHUNKS_MAGIC, version.to_le_bytes()].concat();
+        if chunks.get(0..8) != Some(&expected[..]) {
+            let found = &chunks[..chunks.len().min(8)];
+            damage.push(ChunkDamage::file(
+                &chunks_path,
+                0,
+                format!("bad chunks header: expected {expected:02x?}, found {found:02x?}"),
+            ));
         }
-        Ok(Self { dir: dir.to_path_buf(), meta, index, chunks })
+        Ok((Self { dir: dir.to_path_buf(), meta, index, chunks }, damage))
+    }
+
+    /// Every chunk whose frame is out of the file, fails its CRC, or (with `decode`) does
+    /// not decode to what the index says. Without `decode` this reads each byte once and
+    /// computes CRCs only: the check open runs in salvage mode.
+    pub fn damaged_chunks(&self, decode: bool) -> Vec<ChunkDamage> {
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        let mut buckets = Buckets::default();
+        let mut out = Vec::new();
+        for e in &self.index.series {
+            for c in self.index.chunks.get(e.chunks_from as usize..e.chunks_to as usize).unwrap_or(&[]) {
+                let res = match (decode, self.is_rollup()) {
+                    (false, _) => self.chunk_bytes(c).map(|_| ()),
+                    (true, false) => {
+                        ts.clear();
+                        vs.clear();
+                        self.decode_chunk(c, &mut ts, &mut vs)
+                    }
+                    (true, true) => {
+                        buckets.clear();
+                        self.decode_rollup_chunk(c, ColumnSet::ALL, &mut buckets)
+                    }
+                };
+                if let Err(Error::Corruption { path, offset, detail }) = res {
+                    out.push(ChunkDamage { file: path, offset, detail, series: Some(e.id), chunk: Some(*c) });
+                }
+            }
+        }
+        out
+    }
+
+    /// The frame (length, CRC, payload) of one chunk as stored, for copying it verbatim.
+    pub fn chunk_frame(&self, c: &ChunkRef) -> Result<&[u8]> {
+        let body = self.chunk_bytes(c)?;
+        let off = c.offset as usize;
+        Ok(&self.chunks[off..off + 8 + body.len()])
     }
 
     pub fn meta(&self) -> &BlockMeta {
@@ -162,6 +240,14 @@ impl Block {
             );
         }
         Ok(())
+    }
+
+    /// Every series of the block with its chunk references, ascending by id.
+    pub fn series_chunks(&self) -> impl Iterator<Item = (SeriesId, &[ChunkRef])> + '_ {
+        self.index
+            .series
+            .iter()
+            .map(|e| (e.id, self.index.chunks.get(e.chunks_from as usize..e.chunks_to as usize).unwrap_or(&[])))
     }
 
     /// Decodes every chunk and checks every checksum; returns the samples seen.

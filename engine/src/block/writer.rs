@@ -11,7 +11,7 @@ use crate::fsutil;
 use crate::labels::Labels;
 use crate::types::SeriesId;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,13 +37,11 @@ impl BlockWriter {
         fsutil::remove_dir_all(&tmp_dir)?;
         fsutil::create_dir_all(&tmp_dir)?;
         let chunks_path = tmp_dir.join(CHUNKS_FILE);
-        let f = File::create(&chunks_path).map_err(|e| Error::io(&chunks_path, "create", e))?;
+        let f = fsutil::create_file(&chunks_path)?;
         let mut chunks = BufWriter::with_capacity(1 << 20, f);
-        let mut header = Vec::with_capacity(8);
-        header.extend_from_slice(&CHUNKS_MAGIC);
         let version = if resolution_ms > 0 { CHUNKS_VERSION_ROLLUP } else { CHUNKS_VERSION };
-        header.extend_from_slice(&version.to_le_bytes());
-        chunks.write_all(&header).map_err(|e| Error::io(&chunks_path, "write", e))?;
+        let header = [CHUNKS_MAGIC, version.to_le_bytes()].concat();
+        fsutil::write_parts(&mut chunks, &chunks_path, &[&header])?;
         Ok(Self {
             blocks_dir: blocks_dir.to_path_buf(),
             tmp_dir,
@@ -85,6 +83,32 @@ impl BlockWriter {
             self.meta.min_t = self.meta.min_t.min(min_t);
             self.meta.max_t = self.meta.max_t.max(max_t);
             self.meta.samples += cts.len() as u64;
+            self.meta.chunks += 1;
+        }
+        self.series.push((id, labels, refs));
+        Ok(())
+    }
+
+    /// Adds one series' chunks copied verbatim from another block of the same kind:
+    /// `chunks` pairs each chunk's index entry with its whole frame (length, CRC, payload,
+    /// already checked). Salvage uses it to rewrite a block without its damaged chunks.
+    pub fn add_series_frames(&mut self, id: SeriesId, labels: Arc<Labels>, chunks: &[(ChunkRef, &[u8])]) -> Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        if self.series.last().is_some_and(|(last, _, _)| *last >= id) {
+            return Err(Error::InvalidOptions(format!("block series out of order at {id}")));
+        }
+        let mut refs = Vec::with_capacity(chunks.len());
+        for (c, frame) in chunks {
+            fsutil::write_parts(&mut self.chunks, &self.chunks_path, &[frame])?;
+            refs.push(ChunkRef { offset: self.offset, ..*c });
+            self.offset += frame.len() as u64;
+            if !self.meta.is_rollup() {
+                self.meta.min_t = self.meta.min_t.min(c.min_t);
+                self.meta.max_t = self.meta.max_t.max(c.max_t);
+            }
+            self.meta.samples += u64::from(c.samples);
             self.meta.chunks += 1;
         }
         self.series.push((id, labels, refs));
@@ -176,11 +200,12 @@ impl BlockWriter {
     fn write_frame(&mut self) -> Result<u32> {
         let len = u32::try_from(self.scratch.len()).map_err(|_| Error::InvalidOptions("chunk over 4 GiB".into()))?;
         let crc = crc32fast::hash(&self.scratch);
-        let w = &mut self.chunks;
-        w.write_all(&len.to_le_bytes())
-            .and_then(|()| w.write_all(&crc.to_le_bytes()))
-            .and_then(|()| w.write_all(&self.scratch))
-            .map_err(|e| Error::io(&self.chunks_path, "write", e))?;
+        // Through the I/O seam like every other write (the buffer holds at most 1 MiB).
+        fsutil::write_parts(
+            &mut self.chunks,
+            &self.chunks_path,
+            &[&len.to_le_bytes(), &crc.to_le_bytes(), &self.scratch],
+        )?;
         Ok(len)
     }
 
@@ -226,7 +251,13 @@ impl BlockWriter {
         fsutil::sync_dir(&tmp_dir)?;
         let final_dir = blocks_dir.join(block_dir_name(meta.seq));
         fsutil::rename(&tmp_dir, &final_dir)?;
-        fsutil::sync_dir(&blocks_dir)?;
+        if let Err(e) = fsutil::sync_dir(&blocks_dir) {
+            // Never trust a failed fsync: the block is not published. Renamed back to its
+            // temporary name (removed by `finish`, or by open after a crash), it cannot be
+            // written a second time by the retry.
+            let _ = fsutil::rename(&final_dir, &tmp_dir);
+            return Err(e);
+        }
         Ok((final_dir, meta))
     }
 }

@@ -103,41 +103,45 @@ impl Engine {
             return Ok(id);
         }
         let ids = self.create_series(&[labels])?;
-        ids.first().copied().ok_or(Error::Closed)
+        match ids.first() {
+            Some(Some(id)) => Ok(*id),
+            _ => Err(Error::SeriesLimit {
+                limit: self.opts.series_max.unwrap_or(usize::MAX),
+                series: self.registry.len(),
+                new: 1,
+            }),
+        }
     }
 
     /// Looks up or creates each label set; new series are logged durably before any of
-    /// their samples. Returns ids in the same order.
-    fn create_series(&self, wanted: &[&Labels]) -> Result<Vec<SeriesId>> {
+    /// their samples. Returns ids in the same order; `None` for a new series beyond
+    /// `Options::series_max` (the first new ones in batch order are created up to it).
+    fn create_series(&self, wanted: &[&Labels]) -> Result<Vec<Option<SeriesId>>> {
         self.check_open()?;
         // Common case: every series exists; no need to queue behind creators.
-        let known: Option<Vec<SeriesId>> = wanted.iter().map(|l| self.registry.lookup(l)).collect();
+        let known: Option<Vec<Option<SeriesId>>> = wanted.iter().map(|l| self.registry.lookup(l).map(Some)).collect();
         if let Some(ids) = known {
             return Ok(ids);
         }
         let _g = self.create_series.lock();
         let mut next = self.registry.next_id().0;
+        let room = self.opts.series_max.map_or(usize::MAX, |m| m.saturating_sub(self.registry.len()));
         let mut out = Vec::with_capacity(wanted.len());
         let mut fresh: Vec<(SeriesId, &Labels)> = Vec::new();
         let mut fresh_by_labels: HashMap<&Labels, SeriesId> = HashMap::new();
         for l in wanted {
             let id = match self.registry.lookup(l).or_else(|| fresh_by_labels.get(l).copied()) {
-                Some(id) => id,
+                Some(id) => Some(id),
+                None if fresh.len() >= room => None,
                 None => {
                     let id = SeriesId(next);
                     next += 1;
                     fresh.push((id, l));
                     fresh_by_labels.insert(l, id);
-                    id
+                    Some(id)
                 }
             };
             out.push(id);
-        }
-        if let Some(limit) = self.opts.series_max {
-            let series = self.registry.len();
-            if !fresh.is_empty() && series + fresh.len() > limit {
-                return Err(Error::SeriesLimit { limit, series, new: fresh.len() });
-            }
         }
         if !fresh.is_empty() {
             let mut payload = Vec::new();
@@ -190,16 +194,24 @@ impl Engine {
             let labels: Vec<&Labels> = valid.iter().map(|(_, l)| l).collect();
             let got = self.create_series(&labels)?;
             for ((i, _), id) in valid.iter().zip(got) {
-                resolved[*i] = id;
-                report.series.push((*i, id));
+                match id {
+                    Some(id) => {
+                        resolved[*i] = id;
+                        report.series.push((*i, id));
+                    }
+                    None => pre_rejected.push(Rejection { index: *i, reason: RejectReason::SeriesLimit }),
+                }
             }
             ids = Some(resolved);
         }
         let ids: &[SeriesId] = ids.as_deref().unwrap_or(&batch.ids);
         let max_id = self.registry.next_id().0 - 1;
-        let invalid_labels: std::collections::HashSet<usize> = pre_rejected.iter().map(|r| r.index).collect();
+        // Ids are dense unless salvage lost some series: only then is a lookup needed.
+        let holes = self.registry.has_holes();
+        let rejected_already: std::collections::HashSet<usize> = pre_rejected.iter().map(|r| r.index).collect();
         for (i, id) in ids.iter().enumerate() {
-            if (id.0 == 0 || id.0 > max_id) && !invalid_labels.contains(&i) {
+            let unknown = id.0 == 0 || id.0 > max_id || (holes && !self.registry.contains(*id));
+            if unknown && !rejected_already.contains(&i) {
                 pre_rejected.push(Rejection { index: i, reason: RejectReason::UnknownSeries });
             }
         }

@@ -10,14 +10,14 @@ use crate::head::{Head, Part, Placed};
 use crate::labels::Labels;
 use crate::options::Options;
 use crate::registry::Registry;
-use crate::stats::{Counters, RecoveryReport};
+use crate::stats::{Counters, Damage, RecoveryReport};
 use crate::types::SeriesId;
 use crate::walrec::{self, RECORD_SAMPLES, RECORD_SERIES};
-use chronolith_wal::{RecoveryMode, ReplayReport, SegmentId, Wal, WalOptions};
+use chronolith_wal::{Position, RecoveryMode, ReplayReport, SegmentId, Wal, WalOptions};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,8 +45,9 @@ impl Engine {
             moved_aside: blocks_report
                 .moved_aside
                 .iter()
-                .map(|(p, why)| format!("block moved to {}: {why}", p.display()))
+                .map(|(p, why)| format!("block {}: {why}", p.display()))
                 .collect(),
+            damage: blocks_report.damage,
             ..RecoveryReport::default()
         };
         let sealed_until = blocks.snapshot().iter().map(|b| b.meta().max_t.saturating_add(1)).max();
@@ -54,6 +55,7 @@ impl Engine {
         let wal_opts = WalOptions { segment_bytes_max: opts.wal_segment_bytes_max, durability: opts.durability };
         let series_dir = dir.join(SERIES_LOG_DIR);
         let mut first_err: Option<Error> = None;
+        let mut bad_records = Vec::new();
         let (series_log, series_report) = Wal::open(&series_dir, wal_opts.clone(), mode, |pos, kind, payload| {
             if first_err.is_some() || kind != RECORD_SERIES {
                 return;
@@ -66,26 +68,32 @@ impl Engine {
                 }
             });
             if let Err(e) = res {
-                first_err.get_or_insert(Error::corrupt(
-                    &series_dir,
-                    pos.offset,
-                    format!("segment {}: series record: {}", pos.segment, e.reason),
-                ));
+                let what = format!("series record: {}", e.reason);
+                if mode == RecoveryMode::Salvage {
+                    bad_records.push((pos, what));
+                } else {
+                    first_err.get_or_insert(Error::corrupt(segment_path(&series_dir, pos.segment), pos.offset, what));
+                }
             }
         })?;
         if let Some(e) = first_err.take() {
             return Err(e);
         }
-        recovery.note_wal(SERIES_LOG_DIR, &series_report);
-
+        recovery.note_wal(&series_dir, &series_report);
+        recovery.note_bad_records(
+            &series_dir,
+            bad_records,
+            "the series it defines (their samples are dropped unless a block holds the series)",
+        );
         let head = Head::new(opts.partition_ms, opts.ooo_window_ms, sealed_until.unwrap_or(i64::MIN));
         let counters = Counters::default();
         let sample_dir = dir.join(SAMPLE_LOG_DIR);
-        let max_id = registry.next_id().0 - 1;
+        let known = registry.known_ids();
         let replay_started = Instant::now();
-        let replay = replay_samples(&sample_dir, wal_opts, mode, &head, max_id)?;
+        let replay = replay_samples(&sample_dir, wal_opts, mode, &head, &known)?;
         let (sample_log, segment_max_t, replayed) = (replay.wal, replay.segment_max_t, replay.stored);
-        recovery.note_wal(SAMPLE_LOG_DIR, &replay.report);
+        recovery.note_wal(&sample_dir, &replay.report);
+        recovery.note_bad_records(&sample_dir, replay.bad_records, "the samples in it");
         recovery.samples_dropped = replay.unknown;
         if replay.unknown > 0 && mode != RecoveryMode::Salvage {
             return Err(Error::corrupt(
@@ -97,6 +105,9 @@ impl Engine {
                 ),
             ));
         }
+        // Ids of series the series log lost are never handed out again: the samples
+        // still in the WAL under those ids must not be read as another series' later.
+        registry.reserve_through(replay.max_unknown_id);
         counters.samples_replayed.store(replayed, Relaxed);
         counters.replay_micros.store(replay_started.elapsed().as_micros() as u64, Relaxed);
         counters.open_micros.store(started.elapsed().as_micros() as u64, Relaxed);
@@ -155,7 +166,11 @@ struct Replayed {
     report: ReplayReport,
     segment_max_t: BTreeMap<SegmentId, i64>,
     stored: u64,
+    /// Samples of series the registry does not know (lost with a damaged series log).
     unknown: u64,
+    max_unknown_id: SeriesId,
+    /// Records that checked out in the WAL but did not decode (salvage skips them).
+    bad_records: Vec<(Position, String)>,
 }
 
 /// Records in flight between the reading thread and the helper.
@@ -168,10 +183,12 @@ const REPLAY_READER_SHARDS: u32 = 16;
 /// Replays the sample log into the head. The reading thread decodes each record once;
 /// it and one helper thread then insert disjoint halves of the shards, so replay uses
 /// both cores while every series still sees its samples in log order.
-fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head, max_id: u64) -> Result<Replayed> {
+fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head, known: &[bool]) -> Result<Replayed> {
     let mut first_err: Option<Error> = None;
     let mut segment_max_t: BTreeMap<SegmentId, i64> = BTreeMap::new();
     let mut unknown = 0u64;
+    let mut max_unknown_id = SeriesId(0);
+    let mut bad_records = Vec::new();
     let count_stored = |placed: &[Placed]| placed.iter().filter(|p| **p == Placed::Stored).count() as u64;
     let (wal, report, stored) = std::thread::scope(|s| -> Result<(Wal, ReplayReport, u64)> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Decoded>>(REPLAY_QUEUE_RECORDS);
@@ -203,8 +220,9 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
             let n = walrec::samples_count(payload).unwrap_or(0).min(payload.len());
             let mut rec = Decoded { ids: Vec::with_capacity(n), ts: Vec::with_capacity(n), vs: Vec::with_capacity(n) };
             let res = walrec::decode_samples(payload, |id, t, v| {
-                if id.0 > max_id {
+                if !usize::try_from(id.0).ok().and_then(|i| known.get(i)).is_some_and(|k| *k) {
                     unknown += 1;
+                    max_unknown_id = max_unknown_id.max(id);
                     return;
                 }
                 rec.ids.push(id);
@@ -212,11 +230,12 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
                 rec.vs.push(v);
             });
             if let Err(e) = res {
-                first_err = Some(Error::corrupt(
-                    dir,
-                    pos.offset,
-                    format!("segment {}: samples record: {}", pos.segment, e.reason),
-                ));
+                let what = format!("samples record: {}", e.reason);
+                if mode == RecoveryMode::Salvage {
+                    bad_records.push((pos, what));
+                } else {
+                    first_err = Some(Error::corrupt(segment_path(dir, pos.segment), pos.offset, what));
+                }
                 return;
             }
             if let Some(&m) = rec.ts.iter().max() {
@@ -240,22 +259,64 @@ fn replay_samples(dir: &Path, opts: WalOptions, mode: RecoveryMode, head: &Head,
     if let Some(e) = first_err {
         return Err(e);
     }
-    Ok(Replayed { wal, report, segment_max_t, stored, unknown })
+    Ok(Replayed { wal, report, segment_max_t, stored, unknown, max_unknown_id, bad_records })
+}
+
+/// The file of one WAL segment (named as in `wal/FORMAT.md`).
+fn segment_path(log_dir: &Path, id: SegmentId) -> PathBuf {
+    log_dir.join(format!("{:020}.wal", id.0))
 }
 
 impl RecoveryReport {
-    fn note_wal(&mut self, log: &str, r: &ReplayReport) {
+    fn note_wal(&mut self, log_dir: &Path, r: &ReplayReport) {
+        let log = log_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if let Some((segment, offset, bytes)) = r.truncated_tail {
-            self.torn_tails.push(format!("{log}/ segment {segment}: {bytes} bytes cut at offset {offset}"));
+            let kept = r.torn_tail_kept_at.as_ref().map_or(String::new(), |p| format!(", kept in {}", p.display()));
+            self.torn_tails.push(format!("{log}/ segment {segment}: {bytes} bytes cut at offset {offset}{kept}"));
+            self.damage.push(Damage {
+                file: segment_path(log_dir, segment),
+                offset,
+                len: bytes,
+                detail: format!("torn write: {bytes} bytes that do not make a whole record"),
+                torn_tail: true,
+                kept_at: r.torn_tail_kept_at.clone(),
+                dropped: "the unfinished record in those bytes".into(),
+            });
         }
         for e in &r.salvaged {
             self.moved_aside.push(format!(
-                "{log}/ segment {} damaged at offset {} ({}), moved to {}",
+                "{log}/ segment {} damaged at offset {} ({} bytes: {}), original kept in {}",
                 e.segment,
                 e.offset,
+                e.bytes,
                 e.reason,
                 e.moved_to.display()
             ));
+            self.damage.push(Damage {
+                file: segment_path(log_dir, e.segment),
+                offset: e.offset,
+                len: e.bytes,
+                detail: e.reason.clone(),
+                torn_tail: false,
+                kept_at: Some(e.moved_to.clone()),
+                dropped: "the records in those bytes".into(),
+            });
+        }
+    }
+
+    fn note_bad_records(&mut self, log_dir: &Path, bad: Vec<(Position, String)>, dropped: &str) {
+        for (pos, detail) in bad {
+            let file = segment_path(log_dir, pos.segment);
+            self.moved_aside.push(format!("{} record at offset {} skipped: {detail}", file.display(), pos.offset));
+            self.damage.push(Damage {
+                file,
+                offset: pos.offset,
+                len: 0,
+                detail,
+                torn_tail: false,
+                kept_at: None,
+                dropped: dropped.to_string(),
+            });
         }
     }
 }

@@ -55,6 +55,10 @@ pub struct ReplayArgs {
     /// A data directory with unsealed samples in its WAL (e.g. from a killed process).
     #[arg(long)]
     data_dir: PathBuf,
+    /// Open with strict recovery (`TruncateTornTail`: no chunk CRC scan) instead of the
+    /// default salvage, to measure what salvage's checks cost.
+    #[arg(long)]
+    strict: bool,
     /// Print only the JSON object.
     #[arg(long)]
     json: bool,
@@ -63,8 +67,13 @@ pub struct ReplayArgs {
 /// `chronolith bench replay`: open a directory, report how fast its WAL replayed, close
 /// it without sealing (the directory is left as it was found, less a torn WAL tail).
 pub fn replay(args: &ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let opts = if args.strict {
+        Options { recovery_mode: chronolith::RecoveryMode::TruncateTornTail, ..Options::default() }
+    } else {
+        Options::default()
+    };
     let started = Instant::now();
-    let db = Db::open(&args.data_dir, Options::default())?;
+    let db = Db::open(&args.data_dir, opts)?;
     let seconds = started.elapsed().as_secs_f64();
     let st = db.stats().engine;
     db.close()?;
@@ -74,6 +83,9 @@ pub fn replay(args: &ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
         "replay_seconds": replay_seconds,
         "replay_samples_per_sec": st.samples_replayed as f64 / replay_seconds,
         "open_seconds": seconds,
+        "recovery": if args.strict { "strict" } else { "salvage" },
+        "blocks": st.blocks,
+        "block_bytes": st.block_bytes,
         "series": st.series,
         "head_bytes": st.head_bytes,
         "peak_rss_bytes": peak_rss_bytes(),

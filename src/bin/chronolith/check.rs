@@ -3,8 +3,8 @@
 
 use crate::util::dir_bytes;
 use chronolith::{Db, Options};
-use chronolith_engine::block::{parse_block_dir_name, Block};
-use chronolith_engine::{BLOCKS_DIR, SAMPLE_LOG_DIR, SERIES_LOG_DIR};
+use chronolith_engine::block::{parse_block_dir_name, Block, BlockMeta};
+use chronolith_engine::{BLOCKS_DIR, DAMAGED_DIR, SAMPLE_LOG_DIR, SERIES_LOG_DIR};
 use chronolith_wal::SegmentHealth;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 pub struct CheckArgs {
     #[arg(long)]
     data_dir: PathBuf,
+    /// Print one JSON object (every finding with file, offset, length, detail) instead of lines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -23,56 +26,179 @@ pub struct InspectArgs {
     json: bool,
 }
 
-/// Reads every WAL frame and every block file, checking each checksum and structure.
-/// Takes no lock and writes nothing, so it is safe beside a running process (which may
-/// be mid-write: a torn tail there is reported, not counted as damage). Returns whether
-/// everything checked out; the caller turns `false` into a non-zero exit.
+/// One thing `check` found wrong.
+struct Finding {
+    /// `damaged`, `torn` (a torn WAL tail: a write cut short) or `quarantined` (kept in
+    /// `damaged/` by an earlier salvage; not live data).
+    kind: &'static str,
+    file: PathBuf,
+    offset: u64,
+    len: u64,
+    /// What was expected and what was found.
+    detail: String,
+    /// What the damaged part holds (what salvage would take out of the live data).
+    affects: String,
+}
+
+/// Reads every WAL frame and every block file, checking each checksum and structure, and
+/// reports every damaged part (file, offset, length, what was expected and found, what it
+/// holds). Takes no lock and writes nothing, so it is safe beside a running process
+/// (which may be mid-write: a torn tail there is reported, not counted as damage).
+/// Returns whether everything checked out; the caller turns `false` into a non-zero exit.
 pub fn check(args: &CheckArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let dir = &args.data_dir;
     if !dir.is_dir() {
         return Err(format!("{} is not a directory", dir.display()).into());
     }
-    let mut damaged = 0usize;
+    let mut findings = Vec::new();
+    let mut ok = Vec::new();
     for log in [SERIES_LOG_DIR, SAMPLE_LOG_DIR] {
         let path = dir.join(log);
-        if !path.is_dir() {
-            continue;
+        if path.is_dir() {
+            check_log(&path, &mut findings, &mut ok)?;
         }
-        for (id, health) in chronolith_wal::verify(&path)? {
-            let seg = path.join(format!("{:020}.wal", id.0));
-            match health {
-                SegmentHealth::Clean { records } => println!("ok       {}  {records} records", seg.display()),
-                SegmentHealth::TornTail { records, offset } => println!(
-                    "torn     {}  {records} records, then a torn write at byte {offset} (cut on next open; never acknowledged)",
-                    seg.display()
-                ),
-                SegmentHealth::Damaged { records, offset, reason } => {
-                    damaged += 1;
-                    println!("DAMAGED  {}  at byte {offset}: {reason} ({records} valid records before it)", seg.display());
+    }
+    for path in block_dirs(&dir.join(BLOCKS_DIR))? {
+        check_block(&path, &mut findings, &mut ok);
+    }
+    for quarantine in
+        [dir.join(DAMAGED_DIR), dir.join(SERIES_LOG_DIR).join(DAMAGED_DIR), dir.join(SAMPLE_LOG_DIR).join(DAMAGED_DIR)]
+    {
+        for e in std::fs::read_dir(&quarantine).into_iter().flatten().flatten() {
+            let affects =
+                "nothing live: kept by an earlier salvage for inspection; delete when no longer needed".into();
+            findings.push(Finding {
+                kind: "quarantined",
+                file: e.path(),
+                offset: 0,
+                len: 0,
+                detail: String::new(),
+                affects,
+            });
+        }
+    }
+    let damaged: Vec<&Finding> = findings.iter().filter(|f| f.kind == "damaged").collect();
+    let files: std::collections::BTreeSet<&Path> = damaged.iter().map(|f| f.file.as_path()).collect();
+    if args.json {
+        let list: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "kind": f.kind, "file": f.file.display().to_string(), "offset": f.offset,
+                    "len": f.len, "detail": f.detail, "affects": f.affects,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "ok": damaged.is_empty(), "verified": ok, "findings": list }));
+        return Ok(damaged.is_empty());
+    }
+    for line in &ok {
+        println!("ok       {line}");
+    }
+    for f in &findings {
+        let label = match f.kind {
+            "damaged" => "DAMAGED ",
+            "torn" => "torn    ",
+            _ => "aside   ",
+        };
+        let len = if f.len > 0 { format!(", {} bytes", f.len) } else { String::new() };
+        let at =
+            if f.kind == "quarantined" { String::new() } else { format!(" at byte {}{len}: {}", f.offset, f.detail) };
+        println!("{label} {}{at} -- {}", f.file.display(), f.affects);
+    }
+    if damaged.is_empty() {
+        println!("\nAll checksums and structures verified.");
+    } else {
+        println!(
+            "\n{} damaged file(s), {} damaged part(s). Opening (salvage, the default) keeps everything else and \
+             moves the damaged parts to `damaged/`; RecoveryMode::TruncateTornTail refuses to open instead.",
+            files.len(),
+            damaged.len()
+        );
+    }
+    Ok(damaged.is_empty())
+}
+
+fn check_log(path: &Path, findings: &mut Vec<Finding>, ok: &mut Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
+    for (id, health) in chronolith_wal::verify(path)? {
+        let file = path.join(format!("{:020}.wal", id.0));
+        match health {
+            SegmentHealth::Clean { records } => ok.push(format!("{}  {records} records", file.display())),
+            SegmentHealth::TornTail { records, offset } => {
+                let len = std::fs::metadata(&file).map(|m| m.len().saturating_sub(offset)).unwrap_or(0);
+                let affects =
+                    format!("an unfinished write (never acknowledged); cut on next open, {records} records before it");
+                let detail = "frames stop validating here and nothing after validates".into();
+                findings.push(Finding { kind: "torn", file, offset, len, detail, affects });
+            }
+            SegmentHealth::Damaged { records, ranges } => {
+                for r in ranges {
+                    let affects =
+                        format!("the records in these bytes ({records} valid records in the segment are kept)");
+                    let (offset, len, detail) = (r.offset, r.len, r.reason);
+                    findings.push(Finding { kind: "damaged", file: file.clone(), offset, len, detail, affects });
                 }
             }
         }
     }
-    let blocks = dir.join(BLOCKS_DIR);
-    for path in block_dirs(&blocks)? {
-        match Block::open(&path, |_, _| {}).and_then(|b| b.verify().map(|n| (b, n))) {
-            Ok((b, n)) => {
-                println!("ok       {}  {} series, {n} samples", path.display(), b.meta().series);
+    Ok(())
+}
+
+fn check_block(path: &Path, findings: &mut Vec<Finding>, ok: &mut Vec<String>) {
+    let mut labels = std::collections::HashMap::new();
+    match Block::open_lenient(path, |id, l| {
+        labels.insert(id, l);
+    }) {
+        Ok((b, file_damage)) => {
+            let chunks = b.damaged_chunks(true);
+            if file_damage.is_empty() && chunks.is_empty() {
+                let m = b.meta();
+                let what = if b.is_rollup() { "buckets" } else { "samples" };
+                ok.push(format!("{}  {} series, {} {what}", path.display(), m.series, m.samples));
+                return;
             }
-            Err(e) => {
-                damaged += 1;
-                println!("DAMAGED  {}  {e}", path.display());
+            for c in file_damage.into_iter().chain(chunks) {
+                let affects = match (c.series, c.chunk) {
+                    (Some(id), Some(r)) => {
+                        let l = labels.get(&id).map_or_else(|| format!("series {id}"), ToString::to_string);
+                        let what = if b.is_rollup() { "buckets" } else { "samples" };
+                        format!("one chunk: {} {what} of {l} in [{}, {}]", r.samples, r.min_t, r.max_t)
+                    }
+                    _ => "the chunks it cuts off (listed on their own)".into(),
+                };
+                findings.push(Finding {
+                    kind: "damaged",
+                    file: c.file,
+                    offset: c.offset,
+                    len: 0,
+                    detail: c.detail,
+                    affects,
+                });
             }
         }
+        Err(chronolith::Error::Corruption { path: file, offset, detail }) => {
+            findings.push(Finding { kind: "damaged", file, offset, len: 0, detail, affects: block_contents(path) });
+        }
+        Err(e) => findings.push(Finding {
+            kind: "damaged",
+            file: path.to_path_buf(),
+            offset: 0,
+            len: 0,
+            detail: e.to_string(),
+            affects: block_contents(path),
+        }),
     }
-    if damaged == 0 {
-        println!("\nAll checksums and structures verified.");
-    } else {
-        println!(
-            "\n{damaged} damaged file(s). Open with RecoveryMode::Salvage to keep everything valid and move the damage to `damaged/`."
-        );
+}
+
+/// What a block holds, from its meta if that still reads (the whole block is affected).
+fn block_contents(path: &Path) -> String {
+    let meta = path.join("meta");
+    match std::fs::read(&meta).ok().and_then(|b| BlockMeta::decode(&b, &meta).ok()) {
+        Some(m) => {
+            format!("the whole block: {} samples of {} series in [{}, {}]", m.samples, m.series, m.min_t, m.max_t)
+        }
+        None => "the whole block (its meta does not read, so what it holds is unknown)".into(),
     }
-    Ok(damaged == 0)
 }
 
 fn block_dirs(blocks: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -128,6 +254,12 @@ pub fn inspect(args: &InspectArgs) -> Result<(), Box<dyn std::error::Error>> {
         "recovery": {
             "torn_tails": st.recovery.torn_tails, "moved_aside": st.recovery.moved_aside,
             "leftovers_removed": st.recovery.leftovers_removed,
+            "samples_dropped": st.recovery.samples_dropped,
+            "damage": st.recovery.damage.iter().map(|d| serde_json::json!({
+                "file": d.file.display().to_string(), "offset": d.offset, "len": d.len, "detail": d.detail,
+                "torn_tail": d.torn_tail, "kept_at": d.kept_at.as_ref().map(|p| p.display().to_string()),
+                "dropped": d.dropped,
+            })).collect::<Vec<_>>(),
         },
     });
     db.close()?;

@@ -101,6 +101,8 @@ pub struct Summary {
     conflicts: u64,
     out_of_bounds: u64,
     invalid_labels: u64,
+    /// New series refused past the database's series limit.
+    series_limit: u64,
     malformed: u64,
 }
 
@@ -116,7 +118,11 @@ impl fmt::Display for Summary {
             self.out_of_bounds,
             self.invalid_labels,
             self.malformed
-        )
+        )?;
+        if self.series_limit > 0 {
+            write!(f, ", {} samples of new series past the series limit", self.series_limit)?;
+        }
+        Ok(())
     }
 }
 

@@ -159,6 +159,7 @@ impl Appender<'_> {
                 RejectReason::OutOfBounds => s.out_of_bounds += 1,
                 RejectReason::DuplicateTimestamp => s.conflicts += 1,
                 RejectReason::InvalidLabels | RejectReason::UnknownSeries => s.invalid_labels += 1,
+                RejectReason::SeriesLimit => s.series_limit += 1,
             }
         }
         let rate = s.imported as f64 / self.started.elapsed().as_secs_f64().max(1e-3);

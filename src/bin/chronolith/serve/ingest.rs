@@ -195,6 +195,7 @@ impl Pending {
                 RejectReason::OutOfBounds => Reason::OutOfBounds,
                 RejectReason::DuplicateTimestamp => Reason::DuplicateTimestamp,
                 RejectReason::InvalidLabels | RejectReason::UnknownSeries => Reason::InvalidLabels,
+                RejectReason::SeriesLimit => Reason::SeriesLimit,
             };
             outcome.rejections.add(reason, 1, || match t {
                 Some(t) => format!("{} @ {t}", describe(origin)),
