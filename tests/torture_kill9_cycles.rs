@@ -13,7 +13,8 @@
 //! printing `ACK <n>` after each acknowledged one; seal the closed partitions; run the
 //! merges, then the downsampling, then the retention the policy plans, printing `PHASE
 //! <name>` before each. Data time runs fast (5 s a batch, 1-minute partitions, merges to
-//! 3 and 9 minutes, 10 s and 1 min rollups, 30 minutes of raw data kept), so every phase
+//! 3 and 9 minutes, 10 s and 1 min rollups, 30 minutes of raw data kept, series `s1` only
+//! 10 minutes by a selector rule, so retention also rewrites blocks), so every phase
 //! has work in every cycle. The background sealer runs as well. The parent kills the child
 //! after a random delay (some during recovery itself), reopens the directory and checks:
 //!
@@ -44,6 +45,8 @@ const TEST_NAME: &str = "kill9_cycles_through_ingest_seal_compaction_retention";
 const T0: i64 = 1_600_000_000_000;
 const STEP_MS: i64 = 5_000;
 const RAW_KEEP_MS: i64 = 1_800_000;
+/// Retention of series `s1` (a selector rule): its old blocks are rewritten without it.
+const S1_KEEP_MS: i64 = 600_000;
 const BATCHES_PER_ROUND: u64 = 6;
 const PHASES: [&str; 6] = ["open", "ingest", "seal", "merge", "downsample", "retention"];
 
@@ -55,7 +58,8 @@ fn options() -> Options {
             RollupTier { resolution_ms: 10_000, after_ms: 0, span_ms: 180_000 },
             RollupTier { resolution_ms: 60_000, after_ms: 0, span_ms: 540_000 },
         ],
-        retention: Retention { raw_ms: Some(RAW_KEEP_MS), rollups_ms: vec![(10_000, 3_600_000), (60_000, 7_200_000)] },
+        // Raw 30 min, rollups 1 h and 2 h, and series s1 only 10 min (retention by selector).
+        retention: Retention::parse(r#"raw=30m, 10s=1h, 1m=2h, {series="s1"}=10m"#).unwrap(),
         ..CompactionOptions::default()
     };
     Options { partition_ms: 60_000, ooo_window_ms: 2_000, compaction, ..Options::default() }
@@ -135,7 +139,11 @@ fn child(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
             run_job(e, &job)?;
         }
         say(&mut out, "PHASE retention")?;
-        for job in plan::retention(&e.blocks().snapshot(), opts, newest) {
+        let set = e.blocks().snapshot();
+        let drops = plan::retention(&set, opts, newest);
+        let purges = plan::purges(&set, opts, newest, e.registry(), &drops);
+        drop(set);
+        for job in drops.into_iter().chain(purges) {
             run_job(e, &job)?;
         }
     }
@@ -161,7 +169,9 @@ fn verify(dir: &Path, acked: Option<u64>, totals: &mut Totals) -> Result<Option<
         return Err(format!("a kill left damage: {d:?}"));
     }
     totals.torn_tails += rep.torn_tails.len() as u64;
+    // Samples per batch of every series but s1, and the batches s1 still has.
     let mut per_batch: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut s1 = std::collections::BTreeSet::new();
     let mut distinct = 0u64;
     for s in db.select(&[], i64::MIN, i64::MAX) {
         let s = s.map_err(|e| format!("select: {e}"))?;
@@ -175,12 +185,20 @@ fn verify(dir: &Path, acked: Option<u64>, totals: &mut Totals) -> Result<Option<
             if k >= series_in(n) || x.v.to_bits() != value(k, n).to_bits() {
                 return Err(format!("s{k} batch {n}: {} was never sent", x.v));
             }
-            *per_batch.entry(n).or_default() += 1;
+            if k == 1 {
+                s1.insert(n);
+            } else {
+                *per_batch.entry(n).or_default() += 1;
+            }
             distinct += 1;
         }
     }
-    if let Some((n, c)) = per_batch.iter().find(|(n, c)| **c != series_in(**n)) {
-        return Err(format!("batch {n} is partly there: {c} of {} samples", series_in(*n)));
+    if let Some((n, c)) = per_batch.iter().find(|(n, c)| **c != series_in(**n) - 1) {
+        return Err(format!("batch {n} is partly there: {c} of {} samples besides s1", series_in(*n) - 1));
+    }
+    // Only s1's own retention removes s1 alone; whole-block drops take all series.
+    if let Some(n) = s1.iter().find(|n| !per_batch.contains_key(n)) {
+        return Err(format!("batch {n}: s1 is there without the other series"));
     }
     // Stored twice: raw blocks and head hold more than what is read, or overlap.
     let set = db.engine().blocks().snapshot();
@@ -201,12 +219,20 @@ fn verify(dir: &Path, acked: Option<u64>, totals: &mut Totals) -> Result<Option<
     drop(set);
     let newest = per_batch.keys().next_back().copied();
     if let (Some(a), Some(newest)) = (acked, newest) {
-        // Retention may drop raw data older than the newest sample minus its age.
+        // Retention may drop raw data older than the newest sample minus its age, and s1's
+        // samples older than its own (shorter) age. The newest sample only grows, so what
+        // is newer than these cutoffs now was newer at every earlier retention run too.
         let keep_from = batch_t(newest) - RAW_KEEP_MS;
+        let s1_keep_from = batch_t(newest) - S1_KEEP_MS;
         for n in (0..=a).filter(|n| batch_t(*n) >= keep_from) {
             let have = per_batch.get(&n).copied().unwrap_or(0) as u64;
-            totals.lost += series_in(n) as u64 - have;
+            totals.lost += series_in(n) as u64 - 1 - have;
             totals.verified += have;
+            if batch_t(n) >= s1_keep_from {
+                let has_s1 = u64::from(s1.contains(&n));
+                totals.lost += 1 - has_s1;
+                totals.verified += has_s1;
+            }
         }
     } else if acked.is_some() {
         totals.lost += 1;
