@@ -41,7 +41,7 @@ fn options(kind: Kind) -> Options {
     match kind {
         Kind::Merge => c.merge_ranges_ms = vec![180_000],
         Kind::Downsample => c.tiers = vec![RollupTier { resolution_ms: 10_000, after_ms: 0, span_ms: 300_000 }],
-        Kind::Retention => c.retention = Retention { raw_ms: Some(KEEP_RAW_MS), rollups_ms: vec![] },
+        Kind::Retention => c.retention = Retention { raw_ms: Some(KEEP_RAW_MS), ..Retention::default() },
     }
     Options {
         partition_ms: 60_000,

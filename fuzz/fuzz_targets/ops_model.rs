@@ -201,7 +201,7 @@ impl Run {
         let e = self.engine();
         let Some(newest) = plan::newest_sample(e) else { return };
         let opts = CompactionOptions {
-            retention: Retention { raw_ms: Some(i64::from(keep_s) * 1000 + 1), rollups_ms: vec![] },
+            retention: Retention { raw_ms: Some(i64::from(keep_s) * 1000 + 1), ..Retention::default() },
             ..e.options().compaction.clone()
         };
         let jobs = plan::retention(&e.blocks().snapshot(), &opts, newest);
