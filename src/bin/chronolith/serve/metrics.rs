@@ -208,6 +208,7 @@ impl Collector for EngineCollector {
                 ("duplicate_timestamp", rej.duplicate_timestamp),
                 ("unknown_series", rej.unknown_series),
                 ("invalid_labels", rej.invalid_labels),
+                ("series_limit", rej.series_limit),
             ],
         )?;
         counter(
@@ -256,6 +257,7 @@ impl Collector for EngineCollector {
         counter(&mut enc, "chronolith_seals", "Partitions sealed from the head into blocks", e.seals)?;
         block_figures(&mut enc, &db)?;
         compaction_figures(&mut enc, &s.compaction)?;
+        super::metrics_forward::forward_figures(&mut enc, &s.forward)?;
         Ok(())
     }
 }

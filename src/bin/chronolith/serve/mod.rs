@@ -16,6 +16,7 @@ mod body;
 mod ingest;
 mod limits;
 mod metrics;
+mod metrics_forward;
 mod params;
 mod rw_decode;
 mod series_cache;
@@ -67,6 +68,14 @@ pub struct ServeArgs {
     /// How long SIGTERM waits for in-flight requests before closing anyway.
     #[arg(long, default_value_t = 30)]
     pub drain_timeout_s: u64,
+    /// Forward everything ingested, from the WAL, to a Prometheus remote-write receiver
+    /// (Mimir, Thanos Receive, Cortex, VictoriaMetrics, Prometheus). Repeatable, one per
+    /// target: `URL[;key=value...]`, e.g.
+    /// `http://mimir:8080/api/v1/push;header=X-Scope-OrgID:team;match={job="node"};label=replica=a`
+    /// (keys in README, "Forwarding"). Each target's position is kept in
+    /// DATA_DIR/forward/, so a restart resumes where it stopped.
+    #[arg(long = "remote-write", value_name = "URL[;key=value...]")]
+    pub remote_write: Vec<String>,
 }
 
 const ENDPOINTS_HELP: &str = "\
@@ -191,6 +200,12 @@ async fn serve(
     stop: impl std::future::Future<Output = ()>,
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // A bad target is a startup error, before anything listens.
+    let targets = args
+        .remote_write
+        .iter()
+        .map(|spec| chronolith::forward::RemoteWriteConfig::parse(spec))
+        .collect::<Result<Vec<_>, _>>()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -216,7 +231,7 @@ async fn serve(
         let state = state.clone();
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let db = Db::open(&dir, opts)?;
+            let db = Db::open_with_remote_write(&dir, opts, targets)?;
             eprintln!(
                 "ready: {} opened in {:.2} s ({} samples replayed from the WAL)",
                 dir.display(),
