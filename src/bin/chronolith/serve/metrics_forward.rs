@@ -6,11 +6,14 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use std::fmt::Error as FmtError;
 
+/// One figure: metric name, help text, and how to read it from a target's stats.
+type Figure<T> = (&'static str, &'static str, fn(&TargetStats) -> T);
+
 pub(super) fn forward_figures(enc: &mut DescriptorEncoder, targets: &[TargetStats]) -> Result<(), FmtError> {
     if targets.is_empty() {
         return Ok(());
     }
-    let counters: [(&str, &str, fn(&TargetStats) -> u64); 9] = [
+    let counters: [Figure<u64>; 9] = [
         ("chronolith_forward_samples_sent", "Samples the receiver confirmed", |t| t.samples_sent),
         ("chronolith_forward_samples_failed", "Samples the receiver refused for good (4xx other than 429)", |t| {
             t.samples_failed
@@ -37,7 +40,7 @@ pub(super) fn forward_figures(enc: &mut DescriptorEncoder, targets: &[TargetStat
             m.encode_family(&[("target", t.name.as_str())])?.encode_counter::<NoLabelSet, _, u64>(&get(t), None)?;
         }
     }
-    let gauges: [(&str, &str, fn(&TargetStats) -> f64); 5] = [
+    let gauges: [Figure<f64>; 5] = [
         ("chronolith_forward_backlog_bytes", "WAL bytes from the confirmed position to the end of the log", |t| {
             t.backlog_bytes as f64
         }),
