@@ -8,6 +8,7 @@
 //! `prompb/types.proto` and `prompb/remote.proto`; fields Chronolith doesn't use
 //! (exemplars, native histograms) are skipped by prost as unknown fields on decode.
 
+pub mod borrowed;
 mod proto;
 
 pub use proto::{Label, MetricMetadata, Sample, TimeSeries, WriteRequest};

@@ -18,7 +18,6 @@ mod limits;
 mod metrics;
 mod metrics_forward;
 mod params;
-mod rw_decode;
 mod series_cache;
 mod write;
 

@@ -5,7 +5,6 @@
 
 use super::body::{self, BodyError};
 use super::ingest::{new_labels, Outcome, Pending, Reason};
-use super::rw_decode::{DecodeError, Decoded};
 use super::series_cache::SeriesCache;
 use super::{AppState, Shared};
 use axum::body::{Body, Bytes};
@@ -13,6 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chronolith::formats::{influx, prometheus, Line, Parsed};
+use chronolith::remote_write::borrowed::{DecodeError, Decoded};
 use chronolith::{Db, Error};
 use std::cell::RefCell;
 use std::collections::HashMap;
