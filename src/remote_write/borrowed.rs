@@ -319,7 +319,7 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chronolith::remote_write::{Label, Sample, TimeSeries, WriteRequest};
+    use crate::remote_write::{Label, Sample, TimeSeries, WriteRequest};
     use prost::Message;
 
     fn request() -> WriteRequest {
