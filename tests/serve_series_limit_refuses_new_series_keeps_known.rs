@@ -17,7 +17,7 @@ fn serve_series_limit_refuses_new_series_keeps_known() {
         rw_body(vec![series(&[("__name__", "a")], &[(t + 1, 2.0)]), series(&[("__name__", "c")], &[(t + 1, 1.0)])]);
     let (status, msg) = remote_write(&server, &body);
     assert_eq!(status, 400, "{msg}");
-    assert!(msg.contains("1 new series past the series limit: c{} (limit 2 series)"), "{msg}");
+    assert!(msg.contains(&format!("1 new series past the series limit: c{{}} @ {} (limit 2 series)", t + 1)), "{msg}");
     assert!(msg.starts_with("stored 1 samples"), "{msg}");
     let (_, v) = get_json(&server.url(&format!("/api/v1/query?query=a&time={}", (t + 1) as f64 / 1000.0)));
     assert_eq!(v["data"]["result"][0]["value"][1], "2", "{v}");

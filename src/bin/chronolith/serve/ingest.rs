@@ -140,37 +140,25 @@ impl Pending {
     }
 
     /// Appends everything in one `Db::append`, remembers the refs of new series in
-    /// `cache`, and folds the engine's per-sample rejections into the outcome. When the
-    /// new series would pass the series limit, the samples of known series are still
-    /// appended and the new ones refused.
+    /// `cache`, and folds the engine's per-sample rejections into the outcome. Past the
+    /// series limit the engine creates the first new series up to it and refuses the
+    /// samples of the rest, so samples of known series are always stored.
     pub fn append(mut self, db: &Db, cache: &SeriesCache, describe: &dyn Fn(u32) -> String) -> Result<Outcome, Error> {
         let mut outcome = Outcome { rejections: std::mem::take(&mut self.rejections), ..Outcome::default() };
         let n_refs = self.refs.len();
-        let mut with_new = !self.new_entries.is_empty();
-        let report = loop {
-            let result = if with_new {
-                let mut all = self.refs.clone();
-                for e in &self.new_entries {
-                    all.add_labels(self.new_series[e.k as usize].0.clone(), e.t, e.v);
-                }
-                db.append(&all)
-            } else if n_refs > 0 {
-                db.append(&self.refs)
-            } else {
+        let report = if self.new_entries.is_empty() {
+            if n_refs == 0 {
                 return Ok(outcome);
-            };
-            match result {
-                Ok(r) => break r,
-                Err(Error::SeriesLimit { limit, .. }) if with_new => {
-                    for e in &self.new_entries {
-                        outcome
-                            .rejections
-                            .add(Reason::SeriesLimit, 1, || format!("{} (limit {limit} series)", describe(e.origin)));
-                    }
-                    with_new = false;
-                }
-                Err(e) => return Err(e),
             }
+            db.append(&self.refs)?
+        } else {
+            let mut all = std::mem::take(&mut self.refs);
+            for e in &self.new_entries {
+                all.add_labels(self.new_series[e.k as usize].0.clone(), e.t, e.v);
+            }
+            let report = db.append(&all)?;
+            self.refs = all;
+            report
         };
         outcome.stored = report.stored;
         outcome.duplicates = report.duplicates;
@@ -197,9 +185,16 @@ impl Pending {
                 RejectReason::InvalidLabels | RejectReason::UnknownSeries => Reason::InvalidLabels,
                 RejectReason::SeriesLimit => Reason::SeriesLimit,
             };
-            outcome.rejections.add(reason, 1, || match t {
-                Some(t) => format!("{} @ {t}", describe(origin)),
-                None => describe(origin),
+            let series_max = db.engine().options().series_max;
+            outcome.rejections.add(reason, 1, || {
+                let mut s = describe(origin);
+                if let Some(t) = t {
+                    s.push_str(&format!(" @ {t}"));
+                }
+                if let (Reason::SeriesLimit, Some(limit)) = (reason, series_max) {
+                    s.push_str(&format!(" (limit {limit} series)"));
+                }
+                s
             });
         }
         Ok(outcome)
