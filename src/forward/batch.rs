@@ -3,9 +3,11 @@
 //! apply the label filters, and split the samples by series into one part per shard.
 //!
 //! A batch accumulates over many WAL records, so that each series has as many samples as
-//! possible per request (its labels are sent once per request): it is ready when a
-//! shard's part holds `max_samples_per_request`, when its segment ends (a batch never
-//! spans two segments), or `batch_send_deadline_ms` after its first sample.
+//! possible per request (its labels are sent once per request): it is ready when the next
+//! record could take a shard's part past `max_samples_per_request`, when its segment
+//! ends (a batch never spans two segments), or `batch_send_deadline_ms` after its first
+//! sample. Records are whole (a batch ends at a record boundary), so reads are sized from
+//! the room left, the WAL bytes per sample and the largest record seen.
 
 use super::config::RemoteWriteConfig;
 use super::encode::Part;
@@ -17,11 +19,6 @@ use std::time::{Duration, Instant};
 
 /// WAL bytes asked of the reader per call, at most.
 const READ_BYTES_MAX: usize = 1 << 20;
-/// ... and at least.
-const READ_BYTES_MIN: usize = 16 << 10;
-/// WAL bytes a sample takes, about (decimal gauges take 5 to 7), to size reads so that a
-/// part overshoots its target by little.
-const WAL_BYTES_PER_SAMPLE: usize = 6;
 
 /// What the filters decided for one series id, and where it last was put.
 #[derive(Clone, Copy, Debug, Default)]
@@ -72,7 +69,9 @@ struct Pending {
     max_t: i64,
     /// When its first sample was read.
     since: Option<Instant>,
-    segment_done: bool,
+    /// Takes no more records: its segment ended (or the reader skipped a gap), or the
+    /// next record could overfill a part.
+    closed: bool,
 }
 
 #[derive(Debug)]
@@ -85,6 +84,11 @@ pub(crate) struct Batcher {
     locals: Vec<u32>,
     generation: u32,
     pending: Option<Pending>,
+    /// WAL bytes and samples read so far (for the bytes a sample takes), and the most
+    /// samples one record held.
+    bytes_read: u64,
+    samples_read: u64,
+    record_samples_max: usize,
 }
 
 impl Batcher {
@@ -97,6 +101,9 @@ impl Batcher {
             locals: vec![0; cfg.shards],
             generation: 1,
             pending: None,
+            bytes_read: 0,
+            samples_read: 0,
+            record_samples_max: 0,
         }
     }
 
@@ -122,14 +129,30 @@ impl Batcher {
         Some(i)
     }
 
-    /// Samples in a part that make the batch full: a little under the request size, as
-    /// the last read overshoots it (by up to a WAL record's share per shard), so that a
-    /// full part still makes one request.
-    fn full_at(&self) -> usize {
-        (self.per_shard_samples - self.per_shard_samples / 8).max(1)
+    /// The most samples one record may add to one part: its even share and a margin
+    /// for uneven hashing.
+    fn record_share(&self) -> usize {
+        let even = self.record_samples_max.div_ceil(self.shards);
+        if self.shards == 1 {
+            even
+        } else {
+            even + even / 4 + 1
+        }
+    }
+
+    /// WAL bytes to read for about `samples` samples (at least one record).
+    fn bytes_for(&self, samples: usize) -> usize {
+        let per_sample = if self.samples_read == 0 { 6.0 } else { self.bytes_read as f64 / self.samples_read as f64 };
+        ((samples as f64 * per_sample) as usize).clamp(1, READ_BYTES_MAX)
     }
 
     fn fresh_parts(&mut self) -> Vec<Part> {
+        // Follow what the WAL holds now: forget old extremes, weigh recent bytes more.
+        self.record_samples_max -= self.record_samples_max / 8;
+        if self.samples_read > 1 << 24 {
+            self.samples_read /= 2;
+            self.bytes_read /= 2;
+        }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             // Wrapped: no slot may claim to be in this batch by accident.
@@ -158,7 +181,7 @@ impl Batcher {
         let start = reader.position();
         if self.pending.is_none() {
             let parts = self.fresh_parts();
-            self.pending = Some(Pending { start, parts, max_t: i64::MIN, since: None, segment_done: false });
+            self.pending = Some(Pending { start, parts, max_t: i64::MIN, since: None, closed: false });
         }
         let Some(mut p) = self.pending.take() else { return Ok(false) };
         let res = self.fill_pending(&mut p, engine, cfg, reader, end, found);
@@ -178,19 +201,26 @@ impl Batcher {
     ) -> chronolith_wal::Result<()> {
         let generation = self.generation;
         // Bounded: each pass consumes bytes or stops.
-        while !p.segment_done {
+        while !p.closed {
             let fullest = p.parts.iter().map(Part::samples).max().unwrap_or(0);
-            let room = self.full_at().saturating_sub(fullest);
-            if room == 0 {
+            // Leave room for the record that crosses the read size; an empty batch takes
+            // at least one record, however large (its part is cut into several requests).
+            let room = self.per_shard_samples.saturating_sub(fullest + self.record_share());
+            if room == 0 && fullest > 0 {
+                p.closed = true;
                 break;
             }
-            let want = (room * self.shards * WAL_BYTES_PER_SAMPLE).clamp(READ_BYTES_MIN, READ_BYTES_MAX);
+            let want = self.bytes_for(room * self.shards);
             let before = p.parts.iter().map(Part::samples).sum::<usize>();
+            let mut decoded = 0u64;
+            let mut record_max = 0usize;
             let read = reader.read(end, want, &mut |pos, kind, payload| {
                 if kind != RECORD_SAMPLES {
                     return;
                 }
+                let mut n = 0usize;
                 let res = walrec::decode_samples(payload, |id, t, v| {
+                    n += 1;
                     let Some(i) = self.resolve(engine, cfg, id) else {
                         found.unknown += 1;
                         return;
@@ -219,9 +249,14 @@ impl Batcher {
                 if let Err(e) = res {
                     found.bad_records.push((pos, e.reason));
                 }
+                decoded += n as u64;
+                record_max = record_max.max(n);
             })?;
+            self.bytes_read += read.bytes;
+            self.samples_read += decoded;
+            self.record_samples_max = self.record_samples_max.max(record_max);
             // After a gap the reader is in another segment: end the batch here too.
-            p.segment_done |= read.segment_done || read.gap.is_some();
+            p.closed |= read.segment_done || read.gap.is_some();
             if let Some(g) = read.gap {
                 found.gaps.push(g);
             }
@@ -247,19 +282,16 @@ impl Batcher {
     /// When the pending batch is due (`None`: nothing pending; `now` or earlier: due).
     pub(crate) fn due(&self, reader_pos: Position, now: Instant) -> Option<Instant> {
         let p = self.pending.as_ref().filter(|p| p.start != reader_pos)?;
-        let full = p.parts.iter().any(|part| part.samples() >= self.full_at());
         match p.since {
-            Some(since) if !full && !p.segment_done => Some(since + self.deadline),
+            Some(since) if !p.closed => Some(since + self.deadline),
             // Full, at a segment's end, or nothing to send (filtered records): at once.
             _ => Some(now),
         }
     }
 
-    /// Whether the pending batch cannot take more samples.
+    /// Whether the pending batch takes no more records.
     pub(crate) fn full(&self) -> bool {
-        self.pending
-            .as_ref()
-            .is_some_and(|p| p.segment_done || p.parts.iter().any(|part| part.samples() >= self.full_at()))
+        self.pending.as_ref().is_some_and(|p| p.closed)
     }
 
     /// Hands out the pending batch, which ends at the reader's position.

@@ -62,9 +62,10 @@ pub struct RemoteWriteConfig {
 }
 
 impl RemoteWriteConfig {
-    /// A target at `url` with the defaults: every series, 4 shards, 10,000 samples per
-    /// request, 30 s timeout, back-off 30 ms to 5 s, breaker after 5 failures probing
-    /// every 5 s, backlog up to 4 GiB and 24 h.
+    /// A target at `url` with the defaults: every series, 4 shards, 50,000 samples per
+    /// request (about 0.5 MB compressed for gauges) sent within 1 s, 30 s timeout,
+    /// back-off 30 ms to 5 s, breaker after 5 failures probing every 5 s, backlog up to
+    /// 4 GiB and 24 h.
     pub fn new(url: impl Into<String>) -> Self {
         let url = url.into();
         RemoteWriteConfig {
@@ -75,7 +76,7 @@ impl RemoteWriteConfig {
             selectors: Vec::new(),
             extra_labels: Vec::new(),
             shards: 4,
-            max_samples_per_request: 10_000,
+            max_samples_per_request: 50_000,
             batch_send_deadline_ms: 1_000,
             timeout_ms: 30_000,
             min_backoff_ms: 30,

@@ -22,7 +22,7 @@ use crate::util::DurabilityArg;
 use chronolith::forward::RemoteWriteConfig;
 use chronolith::{Db, Options};
 use paced::Pacer;
-use receiver::{load_average, self_cpu_seconds, threads_cpu_seconds, Receiver};
+use receiver::{load_average, machine_busy_seconds, self_cpu_seconds, threads_cpu_seconds, Receiver};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -103,6 +103,7 @@ impl Phase<'_> {
         let (acked, stop) = (AtomicU64::new(0), AtomicBool::new(false));
         let vm_cpu_before = self.target.as_ref().map_or(0.0, |(vm, _)| vm.cpu_seconds());
         let cpu_before = self_cpu_seconds();
+        let busy_before = machine_busy_seconds();
         let started = Instant::now();
         let (outcome, backlog) = std::thread::scope(|s| {
             let watcher = self.target.is_some().then(|| s.spawn(|| paced::watch_backlog(&db, &acked, &stop)));
@@ -112,13 +113,27 @@ impl Phase<'_> {
         });
         let outcome = outcome?;
         let ingest_s = started.elapsed().as_secs_f64();
-        let ingest_cpu = self_cpu_seconds() - cpu_before;
+        let process_cpu = self_cpu_seconds() - cpu_before;
+        let forwarder_cpu_during = threads_cpu_seconds("chronolith-fwd");
+        let ingest_cpu = process_cpu - forwarder_cpu_during;
+        let vm_cpu_during = self.target.as_ref().map_or(0.0, |(vm, _)| vm.cpu_seconds() - vm_cpu_before);
+        let busy = machine_busy_seconds() - busy_before;
+        let samples = outcome.samples.max(1) as f64;
         let mut v = json!({
             "samples": outcome.samples,
             "rejected": outcome.rejected,
             "ingest_seconds": ingest_s,
             "ingest_samples_per_sec": outcome.samples as f64 / ingest_s,
-            "process_cpu_seconds_during_ingest": ingest_cpu,
+            // CPU while ingest ran: local ingest (writers, WAL, sealing: this process less
+            // the forwarder), the forwarder's threads, the receiver, and what else ran on
+            // the machine (other builds and tests: the share of the cores this run did
+            // not get).
+            "ingest_cpu_seconds": ingest_cpu,
+            "ingest_cpu_us_per_sample": ingest_cpu * 1e6 / samples,
+            "forwarder_cpu_seconds_during_ingest": forwarder_cpu_during,
+            "receiver_cpu_seconds_during_ingest": vm_cpu_during,
+            "other_processes_cpu_seconds_during_ingest": (busy - process_cpu - vm_cpu_during).max(0.0),
+            "machine_busy_fraction_during_ingest": busy / (ingest_s * cores()),
             "load_average_after_ingest": load_average(),
         });
         if let Some(p) = &pacer {
@@ -176,6 +191,10 @@ impl Phase<'_> {
         }
         Ok(v)
     }
+}
+
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
 }
 
 /// The pair of phases of one comparison, and the change of the ingest rate between them.
@@ -254,7 +273,7 @@ pub fn run(args: &ForwardArgs) -> Result<(), Box<dyn std::error::Error>> {
         "durability": args.durability.to_string(),
         "batch": plan.batch,
         "load_average_before": load_average(),
-        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "cores": cores(),
     });
     if args.mode != Mode::Paced {
         report["unthrottled"] = compare(args, tmp.path(), "unthrottled", &plan, &options, None)?;

@@ -100,6 +100,17 @@ pub fn self_cpu_seconds() -> f64 {
     std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| stat_cpu_seconds(&s)).unwrap_or(0.0)
 }
 
+/// CPU seconds the whole machine spent busy so far (every process; user, nice, system,
+/// irq, softirq, steal), from the first line of `/proc/stat`.
+pub fn machine_busy_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return 0.0 };
+    let Some(line) = stat.lines().next() else { return 0.0 };
+    // cpu user nice system idle iowait irq softirq steal ...
+    let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let busy: u64 = [0usize, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum();
+    busy as f64 / 100.0
+}
+
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
