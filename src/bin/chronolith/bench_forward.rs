@@ -11,11 +11,14 @@
 //!
 //! Each comparison has its own VictoriaMetrics (started here on 127.0.0.1, running
 //! through both of its phases), whose count of the samples it holds checks what was
-//! measured. CPU times come from `/proc`: the forwarder's threads, the receiver, and the
-//! whole process.
+//! measured. CPU times come from `/proc`: the forwarder's threads, the receiver, the
+//! whole process, and the whole machine (what other processes took). `--receiver sink`
+//! replaces VictoriaMetrics with a receiver in this process that decodes and counts but
+//! stores nothing: the sender's cost alone, as with a receiver on another host.
 
 mod paced;
 mod receiver;
+mod sink;
 
 use crate::ingest::{self, Pace, Plan};
 use crate::util::DurabilityArg;
@@ -24,6 +27,7 @@ use chronolith::{Db, Options};
 use paced::Pacer;
 use receiver::{load_average, machine_busy_seconds, self_cpu_seconds, threads_cpu_seconds, Receiver};
 use serde_json::{json, Value};
+use sink::Sink;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -57,6 +61,9 @@ pub struct ForwardArgs {
     /// target's default).
     #[arg(long)]
     batch_send_deadline_ms: Option<u64>,
+    /// Where to forward.
+    #[arg(long, value_enum, default_value_t = RxKind::VictoriaMetrics)]
+    receiver: RxKind,
     /// The VictoriaMetrics binary (Debian's package).
     #[arg(long, default_value = "/usr/bin/victoria-metrics")]
     victoria_metrics: PathBuf,
@@ -77,6 +84,55 @@ enum Mode {
     Paced,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum RxKind {
+    /// Debian's VictoriaMetrics on 127.0.0.1 (the benchmark).
+    VictoriaMetrics,
+    /// A receiver in this process that decodes and counts, storing nothing.
+    Sink,
+}
+
+/// The receiver of one comparison.
+enum Rx {
+    Vm(Receiver),
+    Sink(Sink),
+}
+
+impl Rx {
+    fn start(args: &ForwardArgs, data: &Path) -> Result<Rx, Box<dyn std::error::Error>> {
+        Ok(match args.receiver {
+            RxKind::VictoriaMetrics => Rx::Vm(Receiver::start(&args.victoria_metrics, data)?),
+            RxKind::Sink => Rx::Sink(Sink::start()?),
+        })
+    }
+
+    fn write_url(&self) -> String {
+        match self {
+            Rx::Vm(vm) => vm.write_url(),
+            Rx::Sink(s) => format!("http://127.0.0.1:{}/api/v1/write", s.port),
+        }
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        match self {
+            Rx::Vm(vm) => vm.cpu_seconds(),
+            Rx::Sink(_) => threads_cpu_seconds("bench-sink"),
+        }
+    }
+
+    /// Whether its CPU time is part of this process's.
+    fn in_process(&self) -> bool {
+        matches!(self, Rx::Sink(_))
+    }
+
+    fn samples_held(&self, hours: u64) -> Option<u64> {
+        match self {
+            Rx::Vm(vm) => vm.samples_held(hours),
+            Rx::Sink(s) => Some(s.samples()),
+        }
+    }
+}
+
 /// The floors: forwarding at least this many samples/s while ingest runs ...
 const FORWARD_FLOOR_SAMPLES_PER_SEC: f64 = 1_000_000.0;
 /// ... with local ingest falling by at most this much.
@@ -87,7 +143,7 @@ struct Phase<'a> {
     dir: PathBuf,
     options: &'a Options,
     plan: &'a Plan,
-    target: Option<(&'a Receiver, RemoteWriteConfig)>,
+    target: Option<(&'a Rx, RemoteWriteConfig)>,
     rate: Option<f64>,
     hours: u64,
     timeout: Duration,
@@ -115,8 +171,10 @@ impl Phase<'_> {
         let ingest_s = started.elapsed().as_secs_f64();
         let process_cpu = self_cpu_seconds() - cpu_before;
         let forwarder_cpu_during = threads_cpu_seconds("chronolith-fwd");
-        let ingest_cpu = process_cpu - forwarder_cpu_during;
         let vm_cpu_during = self.target.as_ref().map_or(0.0, |(vm, _)| vm.cpu_seconds() - vm_cpu_before);
+        let in_process = self.target.as_ref().is_some_and(|(vm, _)| vm.in_process());
+        let ingest_cpu = process_cpu - forwarder_cpu_during - if in_process { vm_cpu_during } else { 0.0 };
+        let outside = if in_process { 0.0 } else { vm_cpu_during };
         let busy = machine_busy_seconds() - busy_before;
         let samples = outcome.samples.max(1) as f64;
         let mut v = json!({
@@ -132,7 +190,7 @@ impl Phase<'_> {
             "ingest_cpu_us_per_sample": ingest_cpu * 1e6 / samples,
             "forwarder_cpu_seconds_during_ingest": forwarder_cpu_during,
             "receiver_cpu_seconds_during_ingest": vm_cpu_during,
-            "other_processes_cpu_seconds_during_ingest": (busy - process_cpu - vm_cpu_during).max(0.0),
+            "other_processes_cpu_seconds_during_ingest": (busy - process_cpu - outside).max(0.0),
             "machine_busy_fraction_during_ingest": busy / (ingest_s * cores()),
             "load_average_after_ingest": load_average(),
         });
@@ -206,7 +264,7 @@ fn compare(
     options: &Options,
     rate: Option<f64>,
 ) -> Result<Value, Box<dyn std::error::Error>> {
-    let vm = Receiver::start(&args.victoria_metrics, &root.join(format!("vm-{name}")))?;
+    let vm = Rx::start(args, &root.join(format!("vm-{name}")))?;
     let mut target = RemoteWriteConfig::new(vm.write_url());
     target.shards = args.shards.unwrap_or(target.shards);
     target.max_samples_per_request = args.max_samples_per_request.unwrap_or(target.max_samples_per_request);
@@ -225,6 +283,7 @@ fn compare(
         eprintln!("{name}, alone: {:.2} M samples/s", alone["ingest_samples_per_sec"].as_f64().unwrap_or(0.0) / 1e6);
     }
     let with = Phase { target: Some((&vm, target.clone())), ..phase("forwarding") }.run()?;
+    drop(vm);
     let rate_of = |v: &Value| v["ingest_samples_per_sec"].as_f64().unwrap_or(0.0);
     let change = rate_of(&with) / rate_of(&alone) - 1.0;
     let forwarded = with["forward"]["samples_per_sec_during_ingest"].as_f64().unwrap_or(0.0);
@@ -274,6 +333,10 @@ pub fn run(args: &ForwardArgs) -> Result<(), Box<dyn std::error::Error>> {
         "batch": plan.batch,
         "load_average_before": load_average(),
         "cores": cores(),
+        "receiver": match args.receiver {
+            RxKind::VictoriaMetrics => "victoria-metrics",
+            RxKind::Sink => "sink (decodes and counts, stores nothing)",
+        },
     });
     if args.mode != Mode::Paced {
         report["unthrottled"] = compare(args, tmp.path(), "unthrottled", &plan, &options, None)?;
