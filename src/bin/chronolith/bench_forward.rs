@@ -125,6 +125,26 @@ impl Rx {
         matches!(self, Rx::Sink(_))
     }
 
+    /// Its CPU seconds once it has been idle (under 5% of a core) for a second, waiting
+    /// at most 60 s; `None` for the sink (it defers nothing, and its connection threads
+    /// are gone once the sender has closed).
+    fn cpu_until_idle(&self) -> Option<f64> {
+        if self.in_process() {
+            return None;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = self.cpu_seconds();
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = self.cpu_seconds();
+            if now - last < 0.05 {
+                return Some(now);
+            }
+            last = now;
+        }
+        Some(last)
+    }
+
     fn samples_held(&self, hours: u64) -> Option<u64> {
         match self {
             Rx::Vm(vm) => vm.samples_held(hours),
@@ -241,6 +261,11 @@ impl Phase<'_> {
             });
             db.close()?;
             v["forward"]["receiver_samples_held"] = json!(vm.samples_held(self.hours));
+            // A receiver may defer work (VictoriaMetrics merges parts in the background,
+            // later when the machine is busy): its CPU until it is idle again.
+            let settled = vm.cpu_until_idle().map_or(vm_cpu, |c| c - vm_cpu_before);
+            v["forward"]["receiver_cpu_seconds_until_idle"] = json!(settled);
+            v["forward"]["receiver_cpu_us_per_sample_until_idle"] = json!(settled * 1e6 / n);
             if !caught_up {
                 return Err(format!("the target did not catch up within {} s: {v}", self.timeout.as_secs()).into());
             }
