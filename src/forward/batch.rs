@@ -1,48 +1,44 @@
 //! Reading WAL records into batches: decode sample records, resolve series ids to labels
 //! through the engine's registry (a series record is always logged before its samples),
 //! apply the label filters, and split the samples by series into one part per shard.
+//!
+//! A batch accumulates over many WAL records, so that each series has as many samples as
+//! possible per request (its labels are sent once per request): it is ready when the next
+//! record could take a shard's part past `max_samples_per_request`, when its segment
+//! ends (a batch never spans two segments), or `batch_send_deadline_ms` after its first
+//! sample. Records are whole (a batch ends at a record boundary), so reads are sized from
+//! the room left, the WAL bytes per sample and the largest record seen.
 
 use super::config::RemoteWriteConfig;
 use super::encode::Part;
-use crate::{Labels, SeriesId};
+use crate::SeriesId;
 use chronolith_engine::walrec::{self, RECORD_SAMPLES};
 use chronolith_engine::Engine;
 use chronolith_wal::{Position, TailGap, TailReader};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// Series ids are dense integers: a multiply spreads them well enough, and SipHash per
-/// sample was a visible share of the forwarder's time.
-#[derive(Default)]
-struct IdHasher(u64);
+/// WAL bytes asked of the reader per call, at most.
+const READ_BYTES_MAX: usize = 1 << 20;
 
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
+/// What the filters decided for one series id, and where it last was put.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    kind: Kind,
+    shard: u16,
+    /// Index among the series of its shard (the shard's label cache key).
+    local: u32,
+    /// The batch generation in which `idx` is valid.
+    generation: u32,
+    /// Index in the shard part's `series` of that batch.
+    idx: u32,
 }
 
-type IdMap = HashMap<SeriesId, u32, BuildHasherDefault<IdHasher>>;
-
-/// WAL bytes asked of the reader per call.
-const READ_BYTES: usize = 1 << 20;
-
-/// What the filters decided for one series id.
-#[derive(Clone, Debug, Default)]
-enum Slot {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Kind {
     #[default]
     Unseen,
     Filtered,
-    Forward(Arc<Labels>),
+    Forward,
 }
 
 /// Samples read from `[start, end)` of the WAL, split per shard.
@@ -65,13 +61,34 @@ pub(crate) struct Found {
     pub gaps: Vec<TailGap>,
 }
 
+/// The batch being filled.
+#[derive(Debug)]
+struct Pending {
+    start: Position,
+    parts: Vec<Part>,
+    max_t: i64,
+    /// When its first sample was read.
+    since: Option<Instant>,
+    /// Takes no more records: its segment ended (or the reader skipped a gap), or the
+    /// next record could overfill a part.
+    closed: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct Batcher {
     shards: usize,
     per_shard_samples: usize,
+    deadline: Duration,
     slots: Vec<Slot>,
-    /// Per shard: series id → index in that shard's `Part::labels`, for one batch.
-    index: Vec<IdMap>,
+    /// Per shard: series so far (the next shard-local id).
+    locals: Vec<u32>,
+    generation: u32,
+    pending: Option<Pending>,
+    /// WAL bytes and samples read so far (for the bytes a sample takes), and the most
+    /// samples one record held.
+    bytes_read: u64,
+    samples_read: u64,
+    record_samples_max: usize,
 }
 
 impl Batcher {
@@ -79,94 +96,221 @@ impl Batcher {
         Batcher {
             shards: cfg.shards,
             per_shard_samples: cfg.max_samples_per_request,
+            deadline: Duration::from_millis(cfg.batch_send_deadline_ms),
             slots: Vec::new(),
-            index: (0..cfg.shards).map(|_| IdMap::default()).collect(),
+            locals: vec![0; cfg.shards],
+            generation: 1,
+            pending: None,
+            bytes_read: 0,
+            samples_read: 0,
+            record_samples_max: 0,
         }
     }
 
-    fn slot(&mut self, engine: &Engine, cfg: &RemoteWriteConfig, id: SeriesId) -> Slot {
-        let i = usize::try_from(id.0).unwrap_or(usize::MAX);
-        if let Some(s) = self.slots.get(i) {
-            if !matches!(s, Slot::Unseen) {
-                return s.clone();
+    /// The index of `id`'s slot, resolving labels and filters the first time it is seen;
+    /// `None` for an id the registry does not know.
+    fn resolve(&mut self, engine: &Engine, cfg: &RemoteWriteConfig, id: SeriesId) -> Option<usize> {
+        let i = usize::try_from(id.0).ok().filter(|i| *i < (1 << 32))?;
+        if self.slots.len() <= i {
+            self.slots.resize(i + 1, Slot::default());
+        }
+        if self.slots[i].kind == Kind::Unseen {
+            let labels = engine.registry().labels(id)?;
+            if cfg.wants(&labels) {
+                // Fibonacci hashing: ids are dense, so spread neighbours over shards.
+                let shard = ((id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % self.shards as u64) as usize;
+                let local = self.locals[shard];
+                self.locals[shard] += 1;
+                self.slots[i] = Slot { kind: Kind::Forward, shard: shard as u16, local, generation: 0, idx: 0 };
+            } else {
+                self.slots[i].kind = Kind::Filtered;
             }
         }
-        let Some(labels) = engine.registry().labels(id) else { return Slot::Unseen };
-        let s = if cfg.wants(&labels) { Slot::Forward(labels) } else { Slot::Filtered };
-        if i < (1 << 32) {
-            if self.slots.len() <= i {
-                self.slots.resize(i + 1, Slot::Unseen);
-            }
-            self.slots[i] = s.clone();
+        Some(i)
+    }
+
+    /// The most samples one record may add to one part: its even share and a margin
+    /// for uneven hashing.
+    fn record_share(&self) -> usize {
+        let even = self.record_samples_max.div_ceil(self.shards);
+        if self.shards == 1 {
+            even
+        } else {
+            even + even / 4 + 1
         }
-        s
     }
 
-    fn shard_of(&self, id: SeriesId) -> usize {
-        // Fibonacci hashing: ids are dense, so spread neighbours over shards.
-        ((id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % self.shards as u64) as usize
+    /// WAL bytes to read for about `samples` samples (at least one record).
+    fn bytes_for(&self, samples: usize) -> usize {
+        let per_sample = if self.samples_read == 0 { 6.0 } else { self.bytes_read as f64 / self.samples_read as f64 };
+        ((samples as f64 * per_sample) as usize).clamp(1, READ_BYTES_MAX)
     }
 
-    /// Reads records up to `end` until a shard part is full, a segment ends or nothing
-    /// is left. `None` if the reader did not move.
-    pub(crate) fn read(
+    fn fresh_parts(&mut self) -> Vec<Part> {
+        // Follow what the WAL holds now: forget old extremes, weigh recent bytes more.
+        self.record_samples_max -= self.record_samples_max / 8;
+        if self.samples_read > 1 << 24 {
+            self.samples_read /= 2;
+            self.bytes_read /= 2;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Wrapped: no slot may claim to be in this batch by accident.
+            for s in &mut self.slots {
+                s.generation = 0;
+            }
+            self.generation = 1;
+        }
+        // Parts fill up to about the request size: reserve it (within reason) rather than
+        // grow by doubling and copying.
+        let reserve = self.per_shard_samples.min(1 << 16);
+        (0..self.shards).map(|_| Part::with_capacity(reserve)).collect()
+    }
+
+    /// Reads records up to `end` into the pending batch (started at the reader's
+    /// position if there is none) until a part is full, the segment ends or nothing is
+    /// left. Returns whether the reader moved.
+    pub(crate) fn fill(
         &mut self,
         engine: &Engine,
         cfg: &RemoteWriteConfig,
         reader: &mut TailReader,
         end: Position,
         found: &mut Found,
-    ) -> chronolith_wal::Result<Option<Batch>> {
+    ) -> chronolith_wal::Result<bool> {
         let start = reader.position();
-        let mut parts: Vec<Part> = (0..self.shards).map(|_| Part::default()).collect();
-        for m in &mut self.index {
-            m.clear();
+        if self.pending.is_none() {
+            let parts = self.fresh_parts();
+            self.pending = Some(Pending { start, parts, max_t: i64::MIN, since: None, closed: false });
         }
-        let mut max_t = i64::MIN;
-        let mut full = false;
+        let Some(mut p) = self.pending.take() else { return Ok(false) };
+        let res = self.fill_pending(&mut p, engine, cfg, reader, end, found);
+        self.pending = Some(p);
+        res?;
+        Ok(reader.position() != start)
+    }
+
+    fn fill_pending(
+        &mut self,
+        p: &mut Pending,
+        engine: &Engine,
+        cfg: &RemoteWriteConfig,
+        reader: &mut TailReader,
+        end: Position,
+        found: &mut Found,
+    ) -> chronolith_wal::Result<()> {
+        let generation = self.generation;
         // Bounded: each pass consumes bytes or stops.
-        while !full {
-            let read = reader.read(end, READ_BYTES, &mut |pos, kind, payload| {
+        while !p.closed {
+            let fullest = p.parts.iter().map(Part::samples).max().unwrap_or(0);
+            // Leave room for the record that crosses the read size; an empty batch takes
+            // at least one record, however large (its part is cut into several requests).
+            let room = self.per_shard_samples.saturating_sub(fullest + self.record_share());
+            if room == 0 && fullest > 0 {
+                p.closed = true;
+                break;
+            }
+            let want = self.bytes_for(room * self.shards);
+            let before = p.parts.iter().map(Part::samples).sum::<usize>();
+            let mut decoded = 0u64;
+            let mut record_max = 0usize;
+            let read = reader.read(end, want, &mut |pos, kind, payload| {
                 if kind != RECORD_SAMPLES {
                     return;
                 }
+                let mut n = 0usize;
                 let res = walrec::decode_samples(payload, |id, t, v| {
-                    let k = self.shard_of(id);
-                    // Seen in this batch already: no registry or filter work.
-                    if let Some(&idx) = self.index[k].get(&id) {
-                        parts[k].push(idx, t, v);
-                        max_t = max_t.max(t);
+                    n += 1;
+                    let Some(i) = self.resolve(engine, cfg, id) else {
+                        found.unknown += 1;
                         return;
-                    }
-                    match self.slot(engine, cfg, id) {
-                        Slot::Forward(labels) => {
-                            let part = &mut parts[k];
-                            part.labels.push(labels);
-                            let idx = (part.labels.len() - 1) as u32;
-                            self.index[k].insert(id, idx);
-                            part.push(idx, t, v);
-                            max_t = max_t.max(t);
+                    };
+                    let slot = &mut self.slots[i];
+                    match slot.kind {
+                        Kind::Forward => {}
+                        Kind::Filtered => {
+                            found.filtered += 1;
+                            return;
                         }
-                        Slot::Filtered => found.filtered += 1,
-                        Slot::Unseen => found.unknown += 1,
+                        Kind::Unseen => {
+                            found.unknown += 1;
+                            return;
+                        }
                     }
+                    let part = &mut p.parts[usize::from(slot.shard)];
+                    if slot.generation != generation {
+                        slot.generation = generation;
+                        slot.idx = part.series.len() as u32;
+                        part.series.push((slot.local, id));
+                    }
+                    part.push(slot.idx, t, v);
+                    p.max_t = p.max_t.max(t);
                 });
                 if let Err(e) = res {
                     found.bad_records.push((pos, e.reason));
                 }
+                decoded += n as u64;
+                record_max = record_max.max(n);
             })?;
+            self.bytes_read += read.bytes;
+            self.samples_read += decoded;
+            self.record_samples_max = self.record_samples_max.max(record_max);
+            // After a gap the reader is in another segment: end the batch here too.
+            p.closed |= read.segment_done || read.gap.is_some();
             if let Some(g) = read.gap {
                 found.gaps.push(g);
             }
-            full = parts.iter().any(|p| p.samples() >= self.per_shard_samples);
-            if read.bytes == 0 || read.segment_done {
+            if p.since.is_none() && p.parts.iter().map(Part::samples).sum::<usize>() > before {
+                p.since = Some(Instant::now());
+            }
+            if read.bytes == 0 {
                 break;
             }
         }
-        if reader.position() == start {
-            return Ok(None);
+        Ok(())
+    }
+
+    /// Where the unsent part of the WAL starts: the pending batch's start if it read
+    /// anything, else `reader_pos`.
+    pub(crate) fn unsent_from(&self, reader_pos: Position) -> Position {
+        match &self.pending {
+            Some(p) if p.start != reader_pos => p.start,
+            _ => reader_pos,
         }
-        Ok(Some(Batch { end: reader.position(), parts, max_t }))
+    }
+
+    /// When the pending batch is due (`None`: nothing pending; `now` or earlier: due).
+    pub(crate) fn due(&self, reader_pos: Position, now: Instant) -> Option<Instant> {
+        let p = self.pending.as_ref().filter(|p| p.start != reader_pos)?;
+        match p.since {
+            Some(since) if !p.closed => Some(since + self.deadline),
+            // Full, at a segment's end, or nothing to send (filtered records): at once.
+            _ => Some(now),
+        }
+    }
+
+    /// Whether the pending batch takes no more records.
+    pub(crate) fn full(&self) -> bool {
+        self.pending.as_ref().is_some_and(|p| p.closed)
+    }
+
+    /// Hands out the pending batch, which ends at the reader's position.
+    pub(crate) fn take(&mut self, reader_pos: Position) -> Option<Batch> {
+        let p = self.pending.take().filter(|p| p.start != reader_pos)?;
+        Some(Batch { end: reader_pos, parts: p.parts, max_t: p.max_t })
+    }
+
+    /// Forgets the pending batch if it starts before `to`, returning its samples (the
+    /// backlog bound dropped them).
+    pub(crate) fn discard_before(&mut self, to: Position) -> u64 {
+        match &self.pending {
+            Some(p) if p.start < to => {
+                let n = p.parts.iter().map(|part| part.samples() as u64).sum();
+                self.pending = None;
+                n
+            }
+            _ => 0,
+        }
     }
 
     /// Counts the samples in `[reader position, to)` this target would have sent, moving
@@ -182,10 +326,10 @@ impl Batcher {
         let mut n = 0u64;
         // Bounded by the bytes between the two positions; a read error stops counting.
         while reader.position() < to {
-            let read = reader.read(to, READ_BYTES, &mut |_, kind, payload| {
+            let read = reader.read(to, READ_BYTES_MAX, &mut |_, kind, payload| {
                 if kind == RECORD_SAMPLES {
                     let _ = walrec::decode_samples(payload, |id, _, _| {
-                        if matches!(self.slot(engine, cfg, id), Slot::Forward(_)) {
+                        if self.resolve(engine, cfg, id).is_some_and(|i| self.slots[i].kind == Kind::Forward) {
                             n += 1;
                         }
                     });

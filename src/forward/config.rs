@@ -36,8 +36,11 @@ pub struct RemoteWriteConfig {
     /// Parallel senders. A series always goes to the same shard, so its samples arrive in
     /// WAL order.
     pub shards: usize,
-    /// Samples per request, at most (a request groups them by series).
+    /// Samples per request, at most (a request groups them by series, so the more samples
+    /// it holds, the more of them share a series' labels).
     pub max_samples_per_request: usize,
+    /// A sample waits at most this long for its request to fill up before it is sent.
+    pub batch_send_deadline_ms: u64,
     /// Whole-request timeout (connect, send, response).
     pub timeout_ms: u64,
     /// Exponential back-off for retried requests: from `min_backoff_ms`, doubling, capped
@@ -59,9 +62,10 @@ pub struct RemoteWriteConfig {
 }
 
 impl RemoteWriteConfig {
-    /// A target at `url` with the defaults: every series, 4 shards, 10,000 samples per
-    /// request, 30 s timeout, back-off 30 ms to 5 s, breaker after 5 failures probing
-    /// every 5 s, backlog up to 4 GiB and 24 h.
+    /// A target at `url` with the defaults: every series, 4 shards, 50,000 samples per
+    /// request (about 0.5 MB compressed for gauges) sent within 1 s, 30 s timeout,
+    /// back-off 30 ms to 5 s, breaker after 5 failures probing every 5 s, backlog up to
+    /// 4 GiB and 24 h.
     pub fn new(url: impl Into<String>) -> Self {
         let url = url.into();
         RemoteWriteConfig {
@@ -72,7 +76,8 @@ impl RemoteWriteConfig {
             selectors: Vec::new(),
             extra_labels: Vec::new(),
             shards: 4,
-            max_samples_per_request: 10_000,
+            max_samples_per_request: 50_000,
+            batch_send_deadline_ms: 1_000,
             timeout_ms: 30_000,
             min_backoff_ms: 30,
             max_backoff_ms: 5_000,
@@ -93,7 +98,7 @@ impl RemoteWriteConfig {
     /// Keys: `name`, `bearer_token`, `bearer_token_file`, `basic_auth=user:password`,
     /// `header=Name:Value` (repeatable), `match=SELECTOR` (a PromQL selector such as
     /// `up{job=~"node|db"}`; repeatable, any may match), `label=name=value` (repeatable),
-    /// `shards`, `max_samples_per_request`, `timeout`, `min_backoff`, `max_backoff`,
+    /// `shards`, `max_samples_per_request`, `batch_send_deadline`, `timeout`, `min_backoff`, `max_backoff`,
     /// `retry_after_max`, `breaker_failures`, `breaker_probe_interval` (durations as
     /// `30s`, `250ms`, `5m`), `backlog_bytes_max` (`512MiB`, `4GiB`, or bytes),
     /// `backlog_age_max` (a duration).
@@ -137,6 +142,7 @@ impl RemoteWriteConfig {
             "match" => self.selectors.push(parse_selector(v)?),
             "shards" => self.shards = usize::try_from(num(v)?).unwrap_or(usize::MAX),
             "max_samples_per_request" => self.max_samples_per_request = usize::try_from(num(v)?).unwrap_or(usize::MAX),
+            "batch_send_deadline" => self.batch_send_deadline_ms = dur(v)?.unsigned_abs(),
             "timeout" => self.timeout_ms = dur(v)?.unsigned_abs(),
             "min_backoff" => self.min_backoff_ms = dur(v)?.unsigned_abs(),
             "max_backoff" => self.max_backoff_ms = dur(v)?.unsigned_abs(),
@@ -177,6 +183,9 @@ impl RemoteWriteConfig {
         }
         if self.max_samples_per_request == 0 || self.max_samples_per_request > 1_000_000 {
             return Err(bad("max_samples_per_request must be 1..=1000000".to_owned()));
+        }
+        if self.batch_send_deadline_ms > 600_000 {
+            return Err(bad("batch_send_deadline must be at most 10m".to_owned()));
         }
         if self.min_backoff_ms == 0 || self.max_backoff_ms < self.min_backoff_ms || self.timeout_ms == 0 {
             return Err(bad("timeout and back-off must be positive, max_backoff >= min_backoff".to_owned()));

@@ -16,7 +16,10 @@
 //! Per target: a coordinator thread follows the sample log from the target's durable
 //! position (never past what appends acknowledged), resolves series ids to labels through
 //! the registry, applies the label filters and splits samples by series over `shards`
-//! sender threads; each sends protobuf + snappy requests, retries 5xx, 429 and network
+//! sender threads, gathering them over many WAL records (up to `max_samples_per_request`
+//! per shard, for at most `batch_send_deadline_ms`); each shard groups its samples by
+//! series (one `TimeSeries` per series, labels encoded once and cached), sends protobuf +
+//! snappy requests, retries 5xx, 429 and network
 //! errors with exponential back-off and jitter (honouring `Retry-After`), refuses to retry
 //! other 4xx (the request is split by series so only what the receiver refuses is lost,
 //! counted and logged), and shares a circuit breaker. The confirmed position is saved

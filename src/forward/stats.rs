@@ -37,6 +37,12 @@ pub struct TargetStats {
     pub samples_dropped: u64,
     /// Samples of series the label filters leave out.
     pub samples_filtered: u64,
+    /// `TimeSeries` messages in confirmed requests: a series with several samples in one
+    /// request counts once (`samples_sent / timeseries_sent` is the samples per series a
+    /// request carried, on average).
+    pub timeseries_sent: u64,
+    /// Request bodies (snappy-compressed) confirmed, in bytes.
+    pub bytes_sent: u64,
     pub requests_sent: u64,
     pub requests_failed: u64,
     pub requests_retried: u64,
@@ -64,6 +70,8 @@ pub(crate) struct Counters {
     pub samples_retried: AtomicU64,
     pub samples_dropped: AtomicU64,
     pub samples_filtered: AtomicU64,
+    pub timeseries_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
     pub requests_sent: AtomicU64,
     pub requests_failed: AtomicU64,
     pub requests_retried: AtomicU64,
@@ -103,6 +111,8 @@ impl Counters {
             samples_retried: self.samples_retried.load(Relaxed),
             samples_dropped: self.samples_dropped.load(Relaxed),
             samples_filtered: self.samples_filtered.load(Relaxed),
+            timeseries_sent: self.timeseries_sent.load(Relaxed),
+            bytes_sent: self.bytes_sent.load(Relaxed),
             requests_sent: self.requests_sent.load(Relaxed),
             requests_failed: self.requests_failed.load(Relaxed),
             requests_retried: self.requests_retried.load(Relaxed),

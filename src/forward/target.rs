@@ -202,19 +202,25 @@ impl Drop for Target {
 }
 
 /// Cuts a part into requests of at most `max` samples at series boundaries (a series
-/// with more samples than that in one batch goes alone), last first (they are popped).
+/// with more samples than that in one batch goes alone), of about equal sizes (a part a
+/// little over `max` makes two halves, not a full request and a tiny one), last first
+/// (they are popped).
 fn request_ranges(g: &Grouped, max: usize) -> Vec<std::ops::Range<usize>> {
+    let total = g.samples_in(0..g.len());
+    let requests = total.div_ceil(max.max(1)).max(1);
+    let target = total.div_ceil(requests);
     let mut out = Vec::new();
     let (mut start, mut acc) = (0, 0);
-    for (i, (_, r)) in g.series.iter().enumerate() {
-        if acc > 0 && acc + r.len() > max {
+    for i in 0..g.len() {
+        let n = g.range_of(i).len();
+        if acc > 0 && acc + n > target {
             out.push(start..i);
             (start, acc) = (i, 0);
         }
-        acc += r.len();
+        acc += n;
     }
-    if start < g.series.len() {
-        out.push(start..g.series.len());
+    if start < g.len() {
+        out.push(start..g.len());
     }
     out.reverse();
     out
@@ -279,7 +285,7 @@ impl Shared {
                     self.cond.wait_for(&mut st, Duration::from_millis(50));
                 }
             }
-            self.persist_confirmed(reader.position(), &mut persisted);
+            self.persist_confirmed(batcher.unsent_from(reader.position()), &mut persisted);
             if stopping {
                 return;
             }
@@ -287,27 +293,42 @@ impl Shared {
                 last_check = Instant::now();
                 self.enforce_backlog(&mut reader, &mut batcher);
             }
-            let room = self.state.lock().queues.iter().all(|q| q.len() < QUEUE_DEPTH);
-            if !room {
-                let mut st = self.state.lock();
-                self.cond.wait_for(&mut st, Duration::from_millis(50));
-                continue;
+            // Fill the pending batch (also while the shards are busy, up to its size).
+            let mut moved = false;
+            if !batcher.full() {
+                let end = self.engine.wal_committed_end();
+                let mut found = Found::default();
+                let read = batcher.fill(&self.engine, &self.cfg, &mut reader, end, &mut found);
+                self.report_found(&found);
+                match read {
+                    Ok(m) => moved = m,
+                    Err(e) => {
+                        self.log_limited(log::Level::Error, &format!("reading the WAL: {e}"));
+                        self.note_error(e.to_string());
+                        self.sleep(Duration::from_secs(1), None);
+                        continue;
+                    }
+                }
             }
-            let end = self.engine.wal_committed_end();
-            let mut found = Found::default();
-            let read = batcher.read(&self.engine, &self.cfg, &mut reader, end, &mut found);
-            self.report_found(&found);
-            match read {
-                Ok(Some(batch)) => self.dispatch(batch),
-                Ok(None) => {
+            let now = Instant::now();
+            match batcher.due(reader.position(), now) {
+                Some(at) if at <= now => {
+                    let room = self.state.lock().queues.iter().all(|q| q.len() < QUEUE_DEPTH);
+                    if room {
+                        if let Some(batch) = batcher.take(reader.position()) {
+                            self.dispatch(batch);
+                        }
+                    } else {
+                        let mut st = self.state.lock();
+                        self.cond.wait_for(&mut st, Duration::from_millis(50));
+                    }
+                }
+                due if !moved => {
+                    let wait = due.map_or(IDLE_POLL, |at| (at - now).min(IDLE_POLL));
                     let mut st = self.state.lock();
-                    self.cond.wait_for(&mut st, IDLE_POLL);
+                    self.cond.wait_for(&mut st, wait);
                 }
-                Err(e) => {
-                    self.log_limited(log::Level::Error, &format!("reading the WAL: {e}"));
-                    self.note_error(e.to_string());
-                    self.sleep(Duration::from_secs(1), None);
-                }
+                _ => {}
             }
         }
     }
@@ -459,8 +480,10 @@ impl Shared {
         };
         self.cond.notify_all();
         let mut found = Found::default();
-        let skipped =
-            if reader.position() < to { batcher.skip_to(&self.engine, &self.cfg, reader, to, &mut found) } else { 0 };
+        let mut skipped = batcher.discard_before(to);
+        if reader.position() < to {
+            skipped += batcher.skip_to(&self.engine, &self.cfg, reader, to, &mut found);
+        }
         self.report_found(&found);
         self.counters.samples_dropped.fetch_add(skipped, Relaxed);
         self.counters.drops.fetch_add(1, Relaxed);
@@ -477,6 +500,7 @@ impl Shared {
 
     fn run_shard(self: Arc<Self>, k: usize) {
         let mut enc = Encoder::default();
+        let mut grouped = Grouped::default();
         let mut rng = Rng::seeded(k as u64 + 1);
         loop {
             let job = {
@@ -494,7 +518,7 @@ impl Shared {
                     self.cond.wait(&mut st);
                 }
             };
-            let finished = self.send_job(&job, &mut enc, &mut rng);
+            let finished = self.send_job(&job, &mut enc, &mut grouped, &mut rng);
             let mut st = self.state.lock();
             if finished {
                 st.queues[k].pop_front();
@@ -515,12 +539,15 @@ impl Shared {
     /// target stops (false: the job stays unconfirmed). A refused request is split by
     /// series and the halves sent on their own, so one series a receiver refuses (which
     /// Prometheus answers by refusing the whole request) costs only that series.
-    fn send_job(&self, job: &Job, enc: &mut Encoder, rng: &mut Rng) -> bool {
-        let g = Grouped::new(&job.part);
-        let mut todo = request_ranges(&g, self.cfg.max_samples_per_request);
+    fn send_job(&self, job: &Job, enc: &mut Encoder, g: &mut Grouped, rng: &mut Rng) -> bool {
+        g.fill(&job.part);
+        let g = &*g;
+        let mut todo = request_ranges(g, self.cfg.max_samples_per_request);
         while let Some(range) = todo.pop() {
-            let n = g.samples_in(range.clone()) as u64;
-            let body = enc.encode(&g, range.clone(), &self.cfg.extra_labels);
+            let labels_of = |id| self.engine.registry().labels(id);
+            let (body, missing) = enc.encode(&labels_of, &job.part, g, range.clone(), &self.cfg.extra_labels);
+            let n = (g.samples_in(range.clone()) - missing) as u64;
+            self.counters.samples_dropped.fetch_add(missing as u64, Relaxed);
             let mut attempt = 0u32;
             loop {
                 if self.stopping() {
@@ -540,13 +567,15 @@ impl Shared {
                     }
                 };
                 let t0 = Instant::now();
-                let answer = self.client.send(&body);
+                let answer = self.client.send(body);
                 self.counters.observe_latency(t0.elapsed().as_secs_f64());
                 let c = &self.counters;
                 match answer {
                     Answer::Confirmed => {
                         self.breaker.lock().answered();
                         c.samples_sent.fetch_add(n, Relaxed);
+                        c.timeseries_sent.fetch_add(range.len() as u64, Relaxed);
+                        c.bytes_sent.fetch_add(body.len() as u64, Relaxed);
                         c.requests_sent.fetch_add(1, Relaxed);
                         c.last_success_ms.store(now_ms(), Relaxed);
                         break;
@@ -579,7 +608,12 @@ impl Shared {
                             todo.push(range.start..mid);
                         } else {
                             c.samples_failed.fetch_add(n, Relaxed);
-                            let series = g.series.get(range.start).map_or(String::new(), |s| s.0.to_string());
+                            let series = g
+                                .order
+                                .get(range.start)
+                                .and_then(|&i| job.part.series.get(i as usize))
+                                .and_then(|s| self.engine.registry().labels(s.1))
+                                .map_or(String::new(), |l| l.to_string());
                             let msg = format!("{n} samples of {series} refused (HTTP {status}), not retried: {reason}");
                             self.log_limited(log::Level::Warn, &msg);
                             self.note_error(msg);

@@ -5,7 +5,7 @@
 use crate::devops::{self, SeriesGen};
 use chronolith::{Batch, Db, SeriesId};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -37,8 +37,28 @@ const LEAD_POINTS_MAX: usize = 12;
 /// series per batch this caps the writer count (one writer never interleaves).
 const BATCH_SPAN_POINTS_MAX: usize = 12;
 
+/// Paces the appends of the ref path (all points after the first), for a collector that
+/// offers a steady rate rather than all it can.
+pub trait Pace: Sync {
+    /// Called before appending `samples`: waits until they are due; returns when they were.
+    fn wait(&self, samples: usize) -> Instant;
+    /// The append of a batch due at `due` started at `started` and was acknowledged at
+    /// `done` (after any retries on back-pressure).
+    fn record(&self, due: Instant, started: Instant, done: Instant);
+}
+
 /// Ingests the plan; `progress` is bumped by the samples of each acknowledged batch.
 pub fn run(db: &Db, plan: &Plan, progress: &AtomicU64) -> Result<Outcome, chronolith::Error> {
+    run_paced(db, plan, progress, None)
+}
+
+/// [`run`], with the appends after the first point paced by `pace`.
+pub fn run_paced(
+    db: &Db,
+    plan: &Plan,
+    progress: &AtomicU64,
+    pace: Option<&dyn Pace>,
+) -> Result<Outcome, chronolith::Error> {
     let mut gens = devops::series(plan.hosts, plan.counters, plan.seed)?;
     let n = gens.len();
     let writers_max = (BATCH_SPAN_POINTS_MAX * n / plan.batch.max(1)).max(1);
@@ -83,7 +103,7 @@ pub fn run(db: &Db, plan: &Plan, progress: &AtomicU64) -> Result<Outcome, chrono
             .map(|(w, (gens, refs))| {
                 let mut rng = devops::Rng::new(value_seed.wrapping_add(w as u64 + 1));
                 s.spawn(move || {
-                    let r = write_range(db, plan, gens, refs, &mut rng, (w, progress_of), progress);
+                    let r = write_range(db, plan, gens, refs, &mut rng, (w, progress_of), (progress, pace));
                     // Finished or failed: never hold the others back.
                     progress_of[w].store(usize::MAX, Relaxed);
                     r
@@ -107,7 +127,7 @@ fn write_range(
     refs: &[SeriesId],
     rng: &mut devops::Rng,
     (me, progress_of): (usize, &[AtomicUsize]),
-    progress: &AtomicU64,
+    (progress, pace): (&AtomicU64, Option<&dyn Pace>),
 ) -> Result<(u64, u64), chronolith::Error> {
     let mut batch = Batch::with_capacity(plan.batch);
     let (mut stored, mut rejected) = (0u64, 0u64);
@@ -115,6 +135,8 @@ fn write_range(
         if batch.is_empty() {
             return Ok(());
         }
+        let due = pace.map(|p| p.wait(batch.len()));
+        let started = Instant::now();
         let report = loop {
             match db.append(batch) {
                 // Back-pressure is an expected answer: wait for sealing and retry.
@@ -122,6 +144,9 @@ fn write_range(
                 other => break other?,
             }
         };
+        if let (Some(p), Some(due)) = (pace, due) {
+            p.record(due, started, Instant::now());
+        }
         stored += (report.stored + report.duplicates) as u64;
         rejected += report.rejected.len() as u64;
         progress.fetch_add(batch.len() as u64, Relaxed);
