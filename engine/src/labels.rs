@@ -104,6 +104,12 @@ impl Labels {
         self.get(METRIC_NAME)
     }
 
+    /// These labels without `name`: still sorted and valid, so no re-check (queries drop
+    /// `__name__` from every series they transform).
+    pub fn without(&self, name: &str) -> Labels {
+        Labels(self.0.iter().filter(|(n, _)| n != name).cloned().collect())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }

@@ -7,6 +7,7 @@ use crate::eval::StepSeries;
 use crate::plan::{AggOp, Aggregation, Grouping};
 use crate::window::{kahan_sum, quantile};
 use chronolith_engine::Labels;
+use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -53,8 +54,12 @@ pub(crate) fn aggregate(agg: &Aggregation, mut input: Vec<StepSeries>, steps: us
             }
         }
         op => {
-            for (labels, members) in groups {
-                let values = fold_rows(op, members.iter().map(|&m| input[m].values.as_slice()), steps);
+            // Groups fold independently: in parallel, each over its members' rows.
+            let folded: Vec<Vec<Option<f64>>> = groups
+                .par_iter()
+                .map(|(_, members)| fold_rows(op, members.iter().map(|&m| input[m].values.as_slice()), steps))
+                .collect();
+            for ((labels, _), values) in groups.into_iter().zip(folded) {
                 out.push(StepSeries { labels, values });
             }
         }

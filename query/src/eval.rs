@@ -217,7 +217,7 @@ impl Context<'_> {
 }
 
 pub(crate) fn drop_metric_name(labels: &Labels) -> Result<Labels> {
-    Ok(Labels::new(labels.iter().filter(|(n, _)| *n != crate::METRIC_NAME))?)
+    Ok(labels.without(crate::METRIC_NAME))
 }
 
 /// Step values to points, merging series whose labels became equal (dropping

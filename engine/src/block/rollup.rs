@@ -392,9 +392,41 @@ pub fn decode_rollup_chunk(bytes: &[u8], want: ColumnSet, out: &mut Buckets) -> 
     for l in &mut lens {
         *l = r.uvarint().ok_or(err(1, "column length"))? as usize;
     }
-    let mut at = bytes.len() - r.remaining();
-    let mut ts: Vec<i64> = Vec::new();
-    let mut vs: Vec<f64> = Vec::new();
+    let at = bytes.len() - r.remaining();
+    // A query decodes thousands of these per series set: reuse the column buffers.
+    COLUMN_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut sc) => {
+            let (ts, vs) = &mut *sc;
+            let res = decode_columns(bytes, at, n, &lens, want, out, ts, vs);
+            if ts.capacity() > COLUMN_SCRATCH_KEEP_MAX {
+                *sc = (Vec::new(), Vec::new());
+            }
+            res
+        }
+        Err(_) => decode_columns(bytes, at, n, &lens, want, out, &mut Vec::new(), &mut Vec::new()),
+    })
+}
+
+thread_local! {
+    /// Timestamps and values of one rollup column while it is decoded.
+    static COLUMN_SCRATCH: std::cell::RefCell<(Vec<i64>, Vec<f64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Column scratch above this many values is dropped after use rather than kept.
+const COLUMN_SCRATCH_KEEP_MAX: usize = 1 << 16;
+
+#[allow(clippy::too_many_arguments)]
+fn decode_columns(
+    bytes: &[u8],
+    mut at: usize,
+    n: usize,
+    lens: &[usize; ROLLUP_COLUMNS],
+    want: ColumnSet,
+    out: &mut Buckets,
+    ts: &mut Vec<i64>,
+    vs: &mut Vec<f64>,
+) -> Result<usize, ChunkDecodeError> {
+    let err = |o: usize, r: &'static str| ChunkDecodeError { offset: o, reason: r };
     let mark = out.end_t.len();
     let mut have_ends = false;
     for (i, len) in lens.iter().enumerate() {
@@ -406,9 +438,9 @@ pub fn decode_rollup_chunk(bytes: &[u8], want: ColumnSet, out: &mut Buckets) -> 
             vs.clear();
             let decoded = if col == Column::Sum {
                 let count = u32::try_from(n).map_err(|_| err(1, "bucket count"))?;
-                XorDecoder::new(&bytes[at..end], count).decode_into(&mut ts, &mut vs)
+                XorDecoder::new(&bytes[at..end], count).decode_into(ts, vs)
             } else {
-                decode_sealed(&bytes[at..end], &mut ts, &mut vs)
+                decode_sealed(&bytes[at..end], ts, vs)
             };
             decoded.map_err(|e| err(at + e.offset, e.reason))?;
             if ts.len() != n || vs.len() != n {
@@ -419,21 +451,21 @@ pub fn decode_rollup_chunk(bytes: &[u8], want: ColumnSet, out: &mut Buckets) -> 
                     return Err(err(at, "column timestamps differ"));
                 }
             } else {
-                out.end_t.extend_from_slice(&ts);
+                out.end_t.extend_from_slice(ts);
                 have_ends = true;
             }
             if want.has(col) {
                 let ends = &out.end_t[mark..];
                 match col {
-                    Column::Count => out.count.extend_from_slice(&vs),
-                    Column::Sum => out.sum.extend_from_slice(&vs),
-                    Column::Min => out.min.extend_from_slice(&vs),
-                    Column::Max => out.max.extend_from_slice(&vs),
-                    Column::FirstValue => out.first_v.extend_from_slice(&vs),
-                    Column::LastValue => out.last_v.extend_from_slice(&vs),
-                    Column::Resets => out.resets.extend_from_slice(&vs),
-                    Column::FirstOffset => out.first_t.extend(ends.iter().zip(&vs).map(|(e, o)| e - *o as i64)),
-                    Column::LastOffset => out.last_t.extend(ends.iter().zip(&vs).map(|(e, o)| e - *o as i64)),
+                    Column::Count => out.count.extend_from_slice(vs),
+                    Column::Sum => out.sum.extend_from_slice(vs),
+                    Column::Min => out.min.extend_from_slice(vs),
+                    Column::Max => out.max.extend_from_slice(vs),
+                    Column::FirstValue => out.first_v.extend_from_slice(vs),
+                    Column::LastValue => out.last_v.extend_from_slice(vs),
+                    Column::Resets => out.resets.extend_from_slice(vs),
+                    Column::FirstOffset => out.first_t.extend(ends.iter().zip(vs.iter()).map(|(e, o)| e - *o as i64)),
+                    Column::LastOffset => out.last_t.extend(ends.iter().zip(vs.iter()).map(|(e, o)| e - *o as i64)),
                 }
             }
         }

@@ -19,9 +19,10 @@ pub struct CompactionArgs {
     /// Hosts of 10 CPU gauges each (100 hosts = 1,000 series).
     #[arg(long, default_value_t = 100)]
     hosts: usize,
-    /// Days of data: 31 holds the week the merge/downsample figures are about and the 30
-    /// whole days the 1-hour-step query reads.
-    #[arg(long, default_value_t = 31)]
+    /// Days of data: 40 hold the week the merge/downsample figures are about and, from
+    /// the generator's start, three whole 10-day blocks of the 1 h tier: the 30 days the
+    /// 1-hour-step query reads.
+    #[arg(long, default_value_t = 40)]
     days: u64,
     #[arg(long, default_value_t = 10)]
     interval_s: u64,
@@ -36,18 +37,17 @@ pub struct CompactionArgs {
 }
 
 fn options() -> Options {
+    let defaults = CompactionOptions::default();
     Options {
         durability: Durability::Never,
         compaction: CompactionOptions {
             background: false,
             merge_ranges_ms: vec![6 * HOUR_MS, DAY_MS],
-            // Both tiers for all sealed data (after 0), so every sample is merged and
-            // downsampled once; the defaults (40 h, 10 d) only delay when this happens.
-            tiers: vec![
-                RollupTier { resolution_ms: 5 * 60_000, after_ms: 0, span_ms: DAY_MS },
-                RollupTier { resolution_ms: HOUR_MS, after_ms: 0, span_ms: DAY_MS },
-            ],
-            ..CompactionOptions::default()
+            // The default tiers (5 m in 1-day blocks, 1 h in 10-day blocks), built for all
+            // sealed data (after 0), so every sample is merged and downsampled once; the
+            // default ages (40 h, 10 d) only delay when this happens.
+            tiers: defaults.tiers.iter().map(|t| RollupTier { after_ms: 0, ..*t }).collect(),
+            ..defaults
         },
         ..Options::default()
     }
