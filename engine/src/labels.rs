@@ -160,6 +160,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn without_equals_rebuilding_from_the_rest() {
+        let l = Labels::metric("cpu", [("z", "1"), ("a", "2")]).unwrap_or_default();
+        let rebuilt = Labels::new(l.iter().filter(|(n, _)| *n != METRIC_NAME)).unwrap_or_default();
+        assert_eq!(l.without(METRIC_NAME), rebuilt);
+        assert_eq!(l.without(METRIC_NAME).iter().collect::<Vec<_>>(), vec![("a", "2"), ("z", "1")]);
+        assert_eq!(l.without("absent"), l);
+    }
+
+    #[test]
     fn sorted_and_empty_values_dropped() {
         let l = Labels::metric("cpu", [("z", "1"), ("a", "2"), ("e", "")]).unwrap_or_default();
         let names: Vec<_> = l.iter().map(|(n, _)| n).collect();
