@@ -24,6 +24,37 @@ fn batch(step: i64, state: &mut [i64]) -> (Vec<SeriesId>, Vec<i64>, Vec<f64>) {
     (ids, ts, vs)
 }
 
+const WARM_SERIES: u64 = 20_000;
+/// Scrapes per partition, and held in the head before the benchmark starts.
+const WARM_SCRAPES: i64 = 150;
+const SCRAPE_MS: i64 = 10_000;
+
+fn scrape_t(step: i64) -> i64 {
+    step * SCRAPE_MS
+}
+
+/// Half `half` of the series, one sample each at scrape `step`.
+fn warm_batch(step: i64, half: u64) -> (Vec<SeriesId>, Vec<i64>, Vec<f64>) {
+    let ids: Vec<SeriesId> = (1 + half * WARM_SERIES / 2..=(half + 1) * WARM_SERIES / 2).map(SeriesId).collect();
+    let ts = vec![scrape_t(step); ids.len()];
+    let vs = ids.iter().map(|id| ((id.0 as i64 * 7919 + step * 104_729) % 10_001) as f64 / 100.0).collect();
+    (ids, ts, vs)
+}
+
+/// A head holding `WARM_SERIES` series with `WARM_SCRAPES` samples each, in partitions
+/// of `WARM_SCRAPES` scrapes.
+fn warm_head() -> Head {
+    let head = Head::new(WARM_SCRAPES * SCRAPE_MS, 300_000, i64::MIN);
+    let mut placed = Vec::new();
+    for step in 0..WARM_SCRAPES {
+        for half in 0..2 {
+            let (ids, ts, vs) = warm_batch(step, half);
+            head.append(&ids, &ts, &vs, true, &mut placed);
+        }
+    }
+    head
+}
+
 fn head_append(c: &mut Criterion) {
     let mut g = c.benchmark_group("head");
     // 60 scrapes of 10,000 series per iteration, into a fresh head.
@@ -43,6 +74,33 @@ fn head_append(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         );
+    });
+    // The shape of `chronolith bench remote-write`: 20,000 series already in the head,
+    // and batches of 10,000 samples (one per series, half of the series per batch), so
+    // each sample lands on a series not touched for a while. Whole partitions are
+    // dropped (untimed) as they age, so the head stays at 150-300 samples per series
+    // however many iterations criterion runs.
+    g.throughput(Throughput::Elements(WARM_SERIES * 2));
+    let warm = warm_head();
+    let mut step = WARM_SCRAPES;
+    g.bench_function("append_10k_of_20k_warm", |b| {
+        let mut placed = Vec::new();
+        b.iter_custom(|iters| {
+            let mut spent = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                if step % WARM_SCRAPES == 0 {
+                    warm.drop_before(scrape_t(step - WARM_SCRAPES));
+                }
+                let started = std::time::Instant::now();
+                for half in 0..2 {
+                    let (ids, ts, vs) = warm_batch(step, half);
+                    warm.append(&ids, &ts, &vs, true, &mut placed);
+                }
+                spent += started.elapsed();
+                step += 1;
+            }
+            spent
+        });
     });
     g.throughput(Throughput::Elements(SERIES));
     let (ids, ts, vs) = &batches[0];

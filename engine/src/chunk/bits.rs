@@ -35,6 +35,11 @@ impl BitWriter {
         self.buf.capacity()
     }
 
+    /// Where the next full word will be stored (for a cache prefetch; never read through).
+    pub(crate) fn tail_ptr(&self) -> *const u8 {
+        self.buf.as_ptr().wrapping_add(self.committed)
+    }
+
     /// Stores `word` big-endian at `committed`.
     #[inline]
     fn store(&mut self, word: u64) {

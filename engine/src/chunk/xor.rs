@@ -211,6 +211,13 @@ impl XorEncoder {
         (self.n > 0).then_some((self.last_t, self.last_v))
     }
 
+    /// The address the next append writes to, for a cache prefetch hint. It is never
+    /// dereferenced; a prefetch of any address is harmless.
+    #[must_use]
+    pub fn tail_ptr(&self) -> *const u8 {
+        self.w.tail_ptr()
+    }
+
     /// Heap and inline bytes held by this encoder.
     #[must_use]
     pub fn memory_bytes(&self) -> usize {

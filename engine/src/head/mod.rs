@@ -4,6 +4,7 @@
 //! Invariants: nothing older than `sealed_until` is ever stored (checked under the shard
 //! lock, so it cannot race with a seal); `max_t` only grows.
 
+mod prefetch;
 mod series;
 
 use series::HeadSeries;
@@ -35,7 +36,34 @@ impl Shard {
     fn get(&self, id: SeriesId) -> Option<&HeadSeries> {
         self.series.get((id.0 >> SHARD_BITS) as usize)?.as_ref()
     }
+
+    /// Prefetches the slot of `id` (all of its cache lines).
+    #[inline]
+    fn prefetch_slot(&self, id: SeriesId) {
+        if let Some(slot) = self.series.get((id.0 >> SHARD_BITS) as usize) {
+            let p: *const u8 = (slot as *const Option<HeadSeries>).cast();
+            let mut off = 0;
+            while off < std::mem::size_of::<Option<HeadSeries>>() {
+                prefetch::prefetch(p.wrapping_add(off));
+                off += 64;
+            }
+        }
+    }
+
+    /// Prefetches where the next append to `id` writes (reads the slot: prefetch it
+    /// first).
+    #[inline]
+    fn prefetch_tail(&self, id: SeriesId) {
+        if let Some(s) = self.get(id) {
+            prefetch::prefetch(s.tail_ptr());
+        }
+    }
 }
+
+/// How many samples ahead the append loop prefetches a series' slot, and its chunk's
+/// tail (which needs the slot's contents, so it comes later).
+const PREFETCH_SLOT_AHEAD: usize = 12;
+const PREFETCH_TAIL_AHEAD: usize = 6;
 
 /// A subset of the shards, as a bit mask (bit `s` = shard `s`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,7 +189,13 @@ impl Head {
             let mut shard = self.shards[s].lock();
             // Read under the lock: a seal raises this before it visits the shard.
             let floor = window_floor.max(self.sealed_until.load(Ordering::Acquire));
-            for &i in group {
+            for (k, &i) in group.iter().enumerate() {
+                if let Some(&a) = group.get(k + PREFETCH_SLOT_AHEAD) {
+                    shard.prefetch_slot(ids[a as usize]);
+                }
+                if let Some(&a) = group.get(k + PREFETCH_TAIL_AHEAD) {
+                    shard.prefetch_tail(ids[a as usize]);
+                }
                 let i = i as usize;
                 let t = ts[i];
                 // i64::MAX is refused: seal ranges are half-open, `[start, end)`, so a

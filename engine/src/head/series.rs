@@ -63,6 +63,11 @@ impl HeadSeries {
         self.full.iter().chain(self.open.as_ref())
     }
 
+    /// Where the next in-order append writes (a prefetch hint; see `prefetch.rs`).
+    pub fn tail_ptr(&self) -> *const u8 {
+        self.open.as_ref().map_or(std::ptr::null(), |c| c.enc.tail_ptr())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.open.is_none() && self.full.is_empty() && self.ooo.is_empty()
     }
