@@ -11,6 +11,11 @@ use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The registry's maps hash label strings on every series creation and lookup: foldhash
+/// is several times faster than std's SipHash there, and its per-map random seed keeps
+/// the keys' placement unpredictable to clients.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 pub struct Registry {
     inner: RwLock<Inner>,
@@ -18,11 +23,11 @@ pub struct Registry {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_labels: HashMap<Arc<Labels>, SeriesId>,
+    by_labels: Map<Arc<Labels>, SeriesId>,
     /// Indexed by id; ids are dense, so a vector beats a map.
     by_id: Vec<Option<Arc<Labels>>>,
     /// name → value → ids, ascending (ids are inserted in increasing order or sorted in).
-    postings: HashMap<String, HashMap<String, Vec<SeriesId>>>,
+    postings: Map<String, Map<String, Vec<SeriesId>>>,
     count: usize,
     max_id: u64,
 }
@@ -82,6 +87,11 @@ impl Registry {
     /// a different label set or the labels already have another id: the caller decides
     /// whether that is corruption.
     pub fn insert(&self, id: SeriesId, labels: Labels) -> bool {
+        self.insert_shared(id, Arc::new(labels))
+    }
+
+    /// [`Registry::insert`] of labels already shared (the write path's, without a copy).
+    pub fn insert_shared(&self, id: SeriesId, labels: Arc<Labels>) -> bool {
         let Ok(idx) = usize::try_from(id.0) else { return false };
         if id.0 == 0 {
             return false;
@@ -93,13 +103,20 @@ impl Registry {
         if g.by_id.get(idx).is_some_and(Option::is_some) {
             return false;
         }
-        let labels = Arc::new(labels);
         if g.by_id.len() <= idx {
             g.by_id.resize(idx + 1, None);
         }
         g.by_id[idx] = Some(labels.clone());
         for (n, v) in labels.iter() {
-            let list = g.postings.entry(n.to_string()).or_default().entry(v.to_string()).or_default();
+            // Names and values repeat across series: allocate a key only the first time.
+            let values = match g.postings.get_mut(n) {
+                Some(values) => values,
+                None => g.postings.entry(n.to_string()).or_default(),
+            };
+            let list = match values.get_mut(v) {
+                Some(list) => list,
+                None => values.entry(v.to_string()).or_default(),
+            };
             match list.last() {
                 Some(last) if *last > id => {
                     let pos = list.partition_point(|x| *x < id);

@@ -20,6 +20,7 @@ use crate::types::SeriesId;
 use crate::walrec::{self, RECORD_SAMPLES, RECORD_SERIES};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A batch of samples, each naming its series by a ref returned earlier (the hot path)
@@ -29,8 +30,9 @@ pub struct Batch {
     ids: Vec<SeriesId>,
     ts: Vec<i64>,
     vs: Vec<f64>,
-    /// Entries named by labels: (index in the batch, labels).
-    by_labels: Vec<(usize, Labels)>,
+    /// Entries named by labels: (index in the batch, labels). Shared so that a new
+    /// series' labels move into the registry without a copy.
+    by_labels: Vec<(usize, Arc<Labels>)>,
 }
 
 impl Batch {
@@ -51,7 +53,7 @@ impl Batch {
 
     /// Adds a sample for a series named by labels.
     pub fn add_labels(&mut self, labels: Labels, t: i64, v: f64) {
-        self.by_labels.push((self.ids.len(), labels));
+        self.by_labels.push((self.ids.len(), Arc::new(labels)));
         self.add(SeriesId(0), t, v);
     }
 
@@ -102,7 +104,7 @@ impl Engine {
         if let Some(id) = self.registry.lookup(labels) {
             return Ok(id);
         }
-        let ids = self.create_series(&[labels])?;
+        let ids = self.create_series(&[&Arc::new(labels.clone())])?;
         match ids.first() {
             Some(Some(id)) => Ok(*id),
             _ => Err(Error::SeriesLimit {
@@ -116,7 +118,7 @@ impl Engine {
     /// Looks up or creates each label set; new series are logged durably before any of
     /// their samples. Returns ids in the same order; `None` for a new series beyond
     /// `Options::series_max` (the first new ones in batch order are created up to it).
-    fn create_series(&self, wanted: &[&Labels]) -> Result<Vec<Option<SeriesId>>> {
+    fn create_series(&self, wanted: &[&Arc<Labels>]) -> Result<Vec<Option<SeriesId>>> {
         self.check_open()?;
         // Common case: every series exists; no need to queue behind creators.
         let known: Option<Vec<Option<SeriesId>>> = wanted.iter().map(|l| self.registry.lookup(l).map(Some)).collect();
@@ -127,16 +129,17 @@ impl Engine {
         let mut next = self.registry.next_id().0;
         let room = self.opts.series_max.map_or(usize::MAX, |m| m.saturating_sub(self.registry.len()));
         let mut out = Vec::with_capacity(wanted.len());
-        let mut fresh: Vec<(SeriesId, &Labels)> = Vec::new();
-        let mut fresh_by_labels: HashMap<&Labels, SeriesId> = HashMap::new();
-        for l in wanted {
+        let mut fresh: Vec<(SeriesId, &Arc<Labels>)> = Vec::new();
+        let mut fresh_by_labels: HashMap<&Labels, SeriesId, foldhash::fast::RandomState> = HashMap::default();
+        for &shared in wanted {
+            let l: &Labels = shared;
             let id = match self.registry.lookup(l).or_else(|| fresh_by_labels.get(l).copied()) {
                 Some(id) => Some(id),
                 None if fresh.len() >= room => None,
                 None => {
                     let id = SeriesId(next);
                     next += 1;
-                    fresh.push((id, l));
+                    fresh.push((id, shared));
                     fresh_by_labels.insert(l, id);
                     Some(id)
                 }
@@ -145,7 +148,8 @@ impl Engine {
         }
         if !fresh.is_empty() {
             let mut payload = Vec::new();
-            walrec::encode_series(&fresh, &mut payload);
+            let entries: Vec<(SeriesId, &Labels)> = fresh.iter().map(|(id, l)| (*id, &***l)).collect();
+            walrec::encode_series(&entries, &mut payload);
             // A rolled-back failure leaves no trace of these ids on disk, so they are
             // simply handed out again next time.
             if let Err(e) = self.series_log.append(&[(RECORD_SERIES, &payload)]) {
@@ -155,7 +159,7 @@ impl Engine {
                 return Err(e.into());
             }
             for (id, l) in fresh {
-                self.registry.insert(id, l.clone());
+                self.registry.insert_shared(id, Arc::clone(l));
             }
         }
         Ok(out)
@@ -180,7 +184,7 @@ impl Engine {
         let mut pre_rejected: Vec<Rejection> = Vec::new();
         if !batch.by_labels.is_empty() {
             let mut resolved = batch.ids.clone();
-            let valid: Vec<&(usize, Labels)> = batch
+            let valid: Vec<&(usize, Arc<Labels>)> = batch
                 .by_labels
                 .iter()
                 .filter(|(i, l)| {
@@ -191,7 +195,7 @@ impl Engine {
                     ok
                 })
                 .collect();
-            let labels: Vec<&Labels> = valid.iter().map(|(_, l)| l).collect();
+            let labels: Vec<&Arc<Labels>> = valid.iter().map(|(_, l)| l).collect();
             let got = self.create_series(&labels)?;
             for ((i, _), id) in valid.iter().zip(got) {
                 match id {

@@ -153,8 +153,18 @@ impl Pending {
             db.append(&self.refs)?
         } else {
             let mut all = std::mem::take(&mut self.refs);
+            // Each new series' labels go to the batch with its last sample, moved; the
+            // samples before it (rare: one series twice in a request) take copies.
+            let mut uses = vec![0u32; self.new_series.len()];
             for e in &self.new_entries {
-                all.add_labels(self.new_series[e.k as usize].0.clone(), e.t, e.v);
+                uses[e.k as usize] += 1;
+            }
+            for e in &self.new_entries {
+                let k = e.k as usize;
+                uses[k] -= 1;
+                let labels = &mut self.new_series[k].0;
+                let labels = if uses[k] == 0 { std::mem::take(labels) } else { labels.clone() };
+                all.add_labels(labels, e.t, e.v);
             }
             let report = db.append(&all)?;
             self.refs = all;
