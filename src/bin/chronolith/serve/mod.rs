@@ -5,9 +5,11 @@
 //!
 //! The listener comes up before the database is open, so `/-/ready` can be watched
 //! turning from 503 to 200 once WAL replay has finished; until then every data endpoint
-//! answers 503. Appends, decoding and query evaluation run on tokio's blocking pool
-//! (bounded by semaphores), never on the executor's core threads, so a write waiting on
-//! fsync never holds up a query. SIGTERM or Ctrl-C stops accepting, lets in-flight
+//! answers 503. Decoding and appending run in place on the worker thread that read the
+//! request, after tokio hands that worker's other tasks to a spare thread
+//! (`block_in_place`); query evaluation runs on the blocking pool. Both are bounded by
+//! semaphores and neither occupies an executor core, so a write waiting on fsync never
+//! holds up a query. SIGTERM or Ctrl-C stops accepting, lets in-flight
 //! requests finish (up to `--drain-timeout-s`), then closes the database.
 
 mod api;

@@ -1,7 +1,8 @@
 //! The write endpoints: Prometheus remote write 1.0, InfluxDB line protocol (v1 and v2
 //! paths) and Prometheus text import. Each request is read under the body limit on the
-//! executor, then decoded and appended on the blocking pool under a write slot, and
-//! answered only after the append returned, so a 2xx means durable.
+//! executor, then decoded and appended under a write slot (in place, on a worker thread
+//! tokio relieves of its other tasks), and answered only after the append returned, so a
+//! 2xx means durable.
 
 use super::body::{self, BodyError};
 use super::ingest::{new_labels, Outcome, Pending, Reason};
@@ -16,7 +17,6 @@ use chronolith::remote_write::borrowed::{DecodeError, Decoded};
 use chronolith::{Db, Error};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// One series cache per protocol: their keys are different encodings of a series.
 #[derive(Debug)]
@@ -188,8 +188,8 @@ fn influx_precision(query: &str) -> Result<influx::Precision, WriteError> {
     })
 }
 
-/// Runs `f` on the blocking pool under a write slot, waiting for a slot at most
-/// `--slot-wait-s`.
+/// Runs `f` under a write slot, waiting for a slot at most `--slot-wait-s`. Needs the
+/// multi-threaded runtime `serve` builds (`block_in_place`).
 async fn run_blocking<F>(st: &Shared, f: F) -> Result<Outcome, WriteError>
 where
     F: FnOnce(&AppState) -> Result<Outcome, WriteError> + Send + 'static,
@@ -205,23 +205,25 @@ where
             ),
         ));
     };
-    let st = Arc::clone(st);
-    let joined = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        f(&st)
+    let _permit = permit;
+    // In place on this worker thread, which tokio first relieves of its other tasks (a
+    // spare thread takes them, so queries and other connections go on). Handing the
+    // work to the blocking pool instead cost two thread wake-ups per request on busy
+    // cores and moved the body to another core's cache: remote-write ingest was 15%
+    // slower that way (`chronolith bench remote-write`, see BENCHMARKS.md).
+    let run = std::panic::AssertUnwindSafe(move || f(st));
+    tokio::task::block_in_place(move || std::panic::catch_unwind(run)).unwrap_or_else(|_| {
+        Err(WriteError::new(StatusCode::INTERNAL_SERVER_ERROR, "write task failed (a bug: it panicked)"))
     })
-    .await;
-    joined
-        .unwrap_or_else(|e| Err(WriteError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("write task failed: {e}"))))
 }
 
 thread_local! {
-    /// Per blocking-pool thread: the decompression buffer and the decoder's vectors,
-    /// reused from request to request.
+    /// Per thread that runs writes: the decompression buffer and the decoder's
+    /// vectors, reused from request to request.
     static RW_SCRATCH: RefCell<(Vec<u8>, Decoded, Vec<Option<chronolith::SeriesId>>)> = RefCell::default();
 }
 
-/// Scratch kept by a pool thread between requests; a bigger buffer (one unusually
+/// Scratch kept by a thread between requests; a bigger buffer (one unusually
 /// large request) is freed afterwards, so idle threads do not hold the decompression
 /// limit's worth of memory each.
 const SCRATCH_KEEP_BYTES: usize = 16 << 20;
