@@ -69,7 +69,6 @@ pub fn run(args: &RemoteWriteArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let load_before = loadavg();
     let cpu_before = cpu_seconds();
-    let server_cpu_before = thread_cpu_seconds("serve");
     let started = Instant::now();
     let progress: Vec<AtomicUsize> = (0..clients).map(|_| AtomicUsize::new(0)).collect();
     let outcomes: Vec<Result<ClientOutcome, String>> = std::thread::scope(|s| {
@@ -80,15 +79,20 @@ pub fn run(args: &RemoteWriteArgs) -> Result<(), Box<dyn std::error::Error>> {
     });
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
-    let server_cpu = thread_cpu_seconds("serve") - server_cpu_before;
     let load_after = loadavg();
     let mut latencies = Vec::new();
     let mut acked = 0u64;
+    let mut client_cpu = 0.0;
     for o in outcomes {
         let o = o?;
         acked += o.samples;
+        client_cpu += o.cpu_seconds;
         latencies.extend(o.latencies_ms);
     }
+    // Everything the process ran during the posting but the clients: the server's
+    // runtime and blocking threads, and any thread the engine started for them.
+    let server_cpu = (cpu - client_cpu).max(0.0);
+    let fsync = wal_fsync_figures(addr);
     server.stop()?;
     let check = chronolith::Db::open(dir.path(), chronolith::Options::default())?;
     let reopened = check.stats().engine;
@@ -113,6 +117,8 @@ pub fn run(args: &RemoteWriteArgs) -> Result<(), Box<dyn std::error::Error>> {
         "series": args.hosts * devops::CPU_FIELDS.len(),
         "compressed_bytes_per_sample": body_bytes as f64 / (acked.max(1)) as f64,
         "durability": args.durability.to_string(),
+        "wal_fsyncs": fsync.map(|f| f.0),
+        "wal_fsync_ms_mean": fsync.map(|f| f.1 * 1e3 / f.0.max(1.0)),
         "replayed_after_restart": stored,
         "peak_rss_bytes": peak_rss_bytes(),
         "loadavg_before": load_before,
@@ -192,6 +198,8 @@ fn encode_requests(args: &RemoteWriteArgs, clients: usize) -> Result<Vec<Request
 struct ClientOutcome {
     samples: u64,
     latencies_ms: Vec<f64>,
+    /// CPU time of the client's thread (its runtime is single-threaded).
+    cpu_seconds: f64,
 }
 
 /// How many requests a client may be ahead of the slowest one. Like Prometheus shards
@@ -214,7 +222,8 @@ fn post_all(
             .await
             .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
-        let mut out = ClientOutcome { samples: 0, latencies_ms: Vec::with_capacity(reqs.len()) };
+        let cpu_before = thread_cpu_seconds();
+        let mut out = ClientOutcome { samples: 0, latencies_ms: Vec::with_capacity(reqs.len()), cpu_seconds: 0.0 };
         for (i, (body, n)) in reqs.iter().enumerate() {
             while progress.iter().map(|p| p.load(Relaxed)).min().unwrap_or(0) + LEAD_REQUESTS_MAX < i {
                 tokio::time::sleep(Duration::from_micros(200)).await;
@@ -236,6 +245,7 @@ fn post_all(
             out.samples += n;
             progress[me].store(i + 1, Relaxed);
         }
+        out.cpu_seconds = thread_cpu_seconds() - cpu_before;
         Ok(out)
     })
 }
@@ -257,6 +267,18 @@ fn wait_ready(addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::Erro
     Err("server not ready after 60 s".into())
 }
 
+/// `(fsyncs, seconds in fsync)` of the sample WAL, from the server's `/metrics`.
+fn wal_fsync_figures(addr: std::net::SocketAddr) -> Option<(f64, f64)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let value =
+        |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok());
+    Some((value("chronolith_wal_fsyncs_total")?, value("chronolith_wal_fsync_duration_seconds_total")?))
+}
+
 /// User + system CPU time of this process (server and clients), in seconds.
 #[allow(unsafe_code)]
 fn cpu_seconds() -> f64 {
@@ -269,27 +291,15 @@ fn cpu_seconds() -> f64 {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
-/// User + system CPU time of this process's threads named `name` (the server's
-/// runtime and blocking-pool threads), from /proc (10 ms resolution).
+/// User + system CPU time of the calling thread, in seconds.
 #[allow(unsafe_code)]
-fn thread_cpu_seconds(name: &str) -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
-    let mut total = 0.0;
-    for t in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else { continue };
-        // `pid (comm) state ...`: fields after the comm; utime and stime are the 12th
-        // and 13th of those.
-        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
-        if !head.ends_with(&format!("({name}")) {
-            continue;
-        }
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        total += (tick(11) + tick(12)) / ticks;
+fn thread_cpu_seconds() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the struct we own; no other precondition.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return 0.0;
     }
-    total
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 fn loadavg() -> String {
