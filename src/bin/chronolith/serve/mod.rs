@@ -21,6 +21,8 @@ mod metrics;
 mod metrics_forward;
 mod params;
 mod series_cache;
+#[cfg(test)]
+mod slow_fsync_tests;
 mod write;
 
 use crate::util::DurabilityArg;
