@@ -251,16 +251,10 @@ fn post_all(
 }
 
 fn wait_ready(addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    use std::io::{Read, Write};
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            let _ = s.write_all(b"GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut buf = String::new();
-            let _ = s.read_to_string(&mut buf);
-            if buf.starts_with("HTTP/1.1 200") {
-                return Ok(());
-            }
+        if http_get(addr, "/-/ready").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -269,14 +263,20 @@ fn wait_ready(addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::Erro
 
 /// `(fsyncs, seconds in fsync)` of the sample WAL, from the server's `/metrics`.
 fn wal_fsync_figures(addr: std::net::SocketAddr) -> Option<(f64, f64)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
+    let text = http_get(addr, "/metrics")?;
     let value =
         |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok());
     Some((value("chronolith_wal_fsyncs_total")?, value("chronolith_wal_fsync_duration_seconds_total")?))
+}
+
+/// The whole HTTP/1.1 answer (status line, headers, body) to a GET of `path`.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// User + system CPU time of this process (server and clients), in seconds.
